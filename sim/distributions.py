@@ -1,0 +1,112 @@
+"""Time distributions for service times, network latency and think times.
+
+Each knows its analytic mean, so simulated results can be checked against theory.
+All values in seconds; every draw goes through the caller's Generator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class Distribution(Protocol):
+    """A non-negative random duration."""
+
+    @property
+    def mean_s(self) -> float: ...
+    def sample_s(self, rng: np.random.Generator) -> float: ...
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    value_s: float
+
+    @property
+    def mean_s(self) -> float:
+        return self.value_s
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        return self.value_s
+
+    def describe(self) -> str:
+        return f"{self.value_s * 1000:g} ms"
+
+
+@dataclass(frozen=True, slots=True)
+class Exponential:
+    mean: float
+
+    @property
+    def mean_s(self) -> float:
+        return self.mean
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        return float(rng.exponential(self.mean))
+
+    def describe(self) -> str:
+        return f"Exp(mean {self.mean * 1000:g} ms)"
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedNormal:
+    """``|Normal(mean, sd)|``: the 2015 AWS post's network delay."""
+
+    mean: float
+    sd_s: float
+
+    @property
+    def mean_s(self) -> float:
+        # Mean of a folded normal distribution.
+        mu, sigma = self.mean, self.sd_s
+        if sigma == 0:
+            return abs(mu)
+        return sigma * math.sqrt(2 / math.pi) * math.exp(-(mu**2) / (2 * sigma**2)) + mu * (
+            1 - 2 * _normal_cdf(-mu / sigma)
+        )
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        return abs(float(rng.normal(self.mean, self.sd_s)))
+
+    def describe(self) -> str:
+        return f"|N({self.mean * 1000:g} ms, {self.sd_s * 1000:g} ms)|"
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormal:
+    median_s: float
+    sigma: float
+
+    @property
+    def mean_s(self) -> float:
+        return self.median_s * math.exp(self.sigma**2 / 2)
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        return float(rng.lognormal(math.log(self.median_s), self.sigma))
+
+    def describe(self) -> str:
+        return f"LogNormal(median {self.median_s * 1000:g} ms, sigma {self.sigma:g})"
+
+
+@dataclass(frozen=True, slots=True)
+class Uniform:
+    low_s: float
+    high_s: float
+
+    @property
+    def mean_s(self) -> float:
+        return (self.low_s + self.high_s) / 2
+
+    def sample_s(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(self.low_s, self.high_s))
+
+    def describe(self) -> str:
+        return f"U({self.low_s * 1000:g} ms, {self.high_s * 1000:g} ms)"
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))

@@ -1,0 +1,154 @@
+"""Backoff and jitter: how long a client waits before retry number ``n`` (n = 1, 2, ...).
+
+Formulas (``../shared/reference/policies-and-faults.md``; herdlab numbers retries
+from 1, so the first retry waits ``base``: the seed plan's ``attempt`` and the
+2015 AWS post's ``attempt`` both count from 0, gRPC A6 writes ``n-1``)::
+
+    constant             v_n = base
+    exponential          v_n = min(cap, base * multiplier**(n-1))
+
+    jitter none          d_n = v_n
+    jitter proportional  d_n = v_n * U(1-p, 1+p)                  (seed plan, p = 0.10)
+    jitter full          d_n = U(0, v_n)                          (AWS 2015)
+    jitter equal         d_n = v_n/2 + U(0, v_n/2)                (AWS 2015)
+    jitter decorrelated  d_n = min(cap, U(base, 3 * d_{n-1})), d_0 = base   (AWS 2015)
+    jitter decorrelated-v2 (Polly, Dotnet.Jitter):
+                         t_n = (n-1) + U(0,1),  f(t) = 2**t * tanh(sqrt(4 t)),
+                         d_n = min(cap, (f(t_n) - f(t_{n-1})) * base / 1.4),  f(t_0) = 0
+
+Decorrelated jitters depend on the previous draw, so a backoff hands out a fresh
+``delays_s(rng)`` iterator per request; every other jitter is memoryless.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class Jitter(StrEnum):
+    """How randomness is mixed into the backoff value."""
+
+    NONE = "none"
+    PROPORTIONAL = "proportional"
+    FULL = "full"
+    EQUAL = "equal"
+    DECORRELATED = "decorrelated"
+    DECORRELATED_V2 = "decorrelated-v2"
+
+
+class BackoffKind(StrEnum):
+    """The deterministic curve before jitter."""
+
+    CONSTANT = "constant"
+    EXPONENTIAL = "exponential"
+
+
+_POLLY_P_FACTOR = 4.0
+_POLLY_SCALING = 1.0 / 1.4
+
+
+def polly_f(t: float) -> float:
+    """Polly's decorrelated-jitter-v2 curve ``f(t) = 2**t * tanh(sqrt(4 t))``."""
+    return float(2.0**t * math.tanh(math.sqrt(_POLLY_P_FACTOR * t)))
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """A backoff curve and its jitter. All times in seconds."""
+
+    kind: BackoffKind = BackoffKind.EXPONENTIAL
+    base_s: float = 1.0
+    multiplier: float = 2.0
+    cap_s: float = 30.0
+    jitter: Jitter = Jitter.NONE
+    jitter_ratio: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.base_s < 0:
+            raise ValueError(f"base_s must be >= 0, got {self.base_s}")
+        if self.cap_s < self.base_s:
+            raise ValueError(f"cap_s ({self.cap_s}) must be >= base_s ({self.base_s})")
+        if self.multiplier < 1:
+            raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
+        if not 0 <= self.jitter_ratio <= 1:
+            raise ValueError(f"jitter_ratio must be within [0, 1], got {self.jitter_ratio}")
+
+    def value_s(self, retry: int) -> float:
+        """The curve before jitter, ``v_n``, for retry number ``retry`` (>= 1)."""
+        if retry < 1:
+            raise ValueError(f"retry numbers start at 1, got {retry}")
+        if self.kind is BackoffKind.CONSTANT:
+            return self.base_s
+        # Exponent overflow is harmless: the cap wins long before a float overflows,
+        # but 2.0**2000 raises, so stop growing once the cap is reached.
+        exponent = min(retry - 1, 1024)
+        try:
+            raw = self.base_s * self.multiplier**exponent
+        except OverflowError:
+            return self.cap_s
+        return min(self.cap_s, raw)
+
+    def delays_s(self, rng: np.random.Generator) -> Iterator[float]:
+        """Yield the delay before retry 1, 2, 3, ... for one request."""
+        jitter = self.jitter
+        retry = 0
+        previous_s = self.base_s  # decorrelated: d_0 = base
+        previous_f = 0.0  # decorrelated-v2: f(t_0) = 0
+        while True:
+            retry += 1
+            if jitter is Jitter.DECORRELATED:
+                high = max(self.base_s, 3.0 * previous_s)
+                previous_s = min(self.cap_s, float(rng.uniform(self.base_s, high)))
+                yield previous_s
+                continue
+            if jitter is Jitter.DECORRELATED_V2:
+                t = (retry - 1) + float(rng.random())
+                f_t = polly_f(t)
+                delay = (f_t - previous_f) * self.base_s * _POLLY_SCALING
+                previous_f = f_t
+                yield min(self.cap_s, delay)
+                continue
+            v = self.value_s(retry)
+            if jitter is Jitter.NONE:
+                yield v
+            elif jitter is Jitter.PROPORTIONAL:
+                p = self.jitter_ratio
+                yield v * float(rng.uniform(1.0 - p, 1.0 + p))
+            elif jitter is Jitter.FULL:
+                yield float(rng.uniform(0.0, v))
+            else:  # EQUAL
+                yield v / 2.0 + float(rng.uniform(0.0, v / 2.0))
+
+    def bounds_s(self, retry: int) -> tuple[float, float]:
+        """The closed interval every delay before retry ``retry`` falls in."""
+        v = self.value_s(retry)
+        if self.jitter is Jitter.NONE:
+            return v, v
+        if self.jitter is Jitter.PROPORTIONAL:
+            return v * (1.0 - self.jitter_ratio), v * (1.0 + self.jitter_ratio)
+        if self.jitter is Jitter.FULL:
+            return 0.0, v
+        if self.jitter is Jitter.EQUAL:
+            return v / 2.0, v
+        if self.jitter is Jitter.DECORRELATED:
+            return min(self.base_s, self.cap_s), self.cap_s
+        # decorrelated-v2: f is increasing, so the step is positive and below the cap.
+        return 0.0, self.cap_s
+
+    def describe(self) -> str:
+        """One line for tables: the curve and the jitter."""
+        if self.kind is BackoffKind.CONSTANT:
+            curve = f"constant {self.base_s * 1000:g} ms"
+        else:
+            curve = (
+                f"exponential base {self.base_s * 1000:g} ms x{self.multiplier:g}"
+                f" cap {self.cap_s * 1000:g} ms"
+            )
+        if self.jitter is Jitter.PROPORTIONAL:
+            return f"{curve}, jitter ±{self.jitter_ratio * 100:g}%"
+        return f"{curve}, jitter {self.jitter.value}"

@@ -1,0 +1,7 @@
+"""The scenario format: YAML in, frozen typed objects out, every mistake reported with its line."""
+
+from sim.scenario.errors import Problem, ScenarioError
+from sim.scenario.loader import load_policy_file, load_scenario
+from sim.scenario.model import Scenario
+
+__all__ = ["Problem", "Scenario", "ScenarioError", "load_policy_file", "load_scenario"]

@@ -1,0 +1,242 @@
+"""The typed, frozen form of a scenario file. Nothing downstream sees raw dicts.
+
+Defaults live in the grammar (``sim/scenario/schema.py``), not here: every field
+below is set by the loader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sim.distributions import Distribution
+from sim.policies.policy import Policy
+
+# ------------------------------------------------------------------ clients
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """All clients arrive at ``at_s``, spread uniformly over ``spread_s`` (0: one instant)."""
+
+    at_s: float
+    spread_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateStep:
+    from_s: float
+    rate_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Poisson:
+    """An open-loop Poisson source whose rate follows a step schedule."""
+
+    schedule: tuple[RateStep, ...]
+
+    def rate_at(self, t_s: float) -> float:
+        rate = 0.0
+        for step in self.schedule:
+            if step.from_s <= t_s:
+                rate = step.rate_per_s
+        return rate
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """A Poisson source whose rate moves linearly from one value to another."""
+
+    start_s: float
+    end_s: float
+    from_rate_per_s: float
+    to_rate_per_s: float
+
+    def rate_at(self, t_s: float) -> float:
+        if t_s < self.start_s or t_s >= self.end_s:
+            return 0.0
+        frac = (t_s - self.start_s) / (self.end_s - self.start_s)
+        return self.from_rate_per_s + frac * (self.to_rate_per_s - self.from_rate_per_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoop:
+    """``count`` users, each submitting a job, waiting for its end, thinking, again."""
+
+    think: Distribution
+
+
+Arrival = Burst | Poisson | Ramp | ClosedLoop
+
+
+class BudgetScope(StrEnum):
+    CLIENT = "client"  # each client has its own budget and breaker
+    SHARED = "shared"  # one budget and breaker for all clients (one frontend / library)
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    count: int | None  # burst / closed: how many; poisson / ramp: at most (None: no limit)
+    arrival: Arrival
+    job_timeout_s: float
+    request_timeout_s: float
+    follow_stream: bool
+    budget_scope: BudgetScope
+
+
+# ------------------------------------------------------------------ service
+
+
+class ServiceKind(StrEnum):
+    JOB = "job"
+    OCC = "occ"
+
+
+class StoreOnOutage(StrEnum):
+    DEGRADE = "degrade"  # accept the job, keep state elsewhere (the seed's behaviour)
+    FAIL = "fail"  # answer 503
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket in front of the service: over it, 429 (with Retry-After if set)."""
+
+    rate_per_s: float
+    burst: int
+    retry_after_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscale:
+    """Cloud Run style: add instances while busy, each ready after a cold start."""
+
+    max_instances: int
+    cold_start_s: float
+    target_utilization: float
+    interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    kind: ServiceKind
+    instances: int
+    concurrency: int  # requests one instance serves at once
+    queue_limit: int  # waiting requests beyond busy slots; over it: 503
+    service_time: Distribution
+    retry_after_s: float | None  # Retry-After on the 503 of a full queue
+    rate_limit: RateLimit | None
+    autoscale: Autoscale | None
+    progress_events: int  # SSE progress events per job, spread over its service time
+    store_on_outage: StoreOnOutage
+    stream_retry_s: float | None  # the SSE `retry:` hint the server sends
+
+    @property
+    def capacity_per_s(self) -> float:
+        """Jobs per second the initial instances can finish (mean service time)."""
+        return self.instances * self.concurrency / self.service_time.mean_s
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    latency: Distribution  # one way, per message
+
+
+# ------------------------------------------------------------------ faults
+
+
+class FaultKind(StrEnum):
+    OUTAGE = "outage"
+    LATENCY_SPIKE = "latency_spike"
+    LOSS = "loss"
+    RESET = "reset"
+    REFUSE = "refuse"
+    PARTITION = "partition"
+    STREAM_DROP = "stream_drop"
+    STORE_OUTAGE = "store_outage"
+    CAPACITY_DROP = "capacity_drop"
+    ERRORS = "errors"
+
+
+class OutageAnswer(StrEnum):
+    STATUS_503 = "503"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A time window ``[start_s, end_s)`` in which something goes wrong.
+
+    Which fields matter depends on ``kind``:
+    outage (``answer``, ``retry_after_s``), latency_spike (``extra_latency``),
+    loss / reset / refuse / errors (``probability``; errors also ``status``),
+    stream_drop (``fraction``, ``every_s``), capacity_drop (``instances``);
+    partition and store_outage need only the window.
+    """
+
+    kind: FaultKind
+    start_s: float
+    end_s: float
+    answer: OutageAnswer = OutageAnswer.STATUS_503
+    retry_after_s: float | None = None
+    extra_latency: Distribution | None = None
+    probability: float = 1.0
+    status: int = 500
+    fraction: float = 1.0
+    every_s: float | None = None
+    instances: int = 0
+
+    def active(self, t_s: float) -> bool:
+        return self.start_s <= t_s < self.end_s
+
+    def describe(self) -> str:
+        detail = {
+            FaultKind.OUTAGE: f"answers {self.answer.value}",
+            FaultKind.LATENCY_SPIKE: (
+                f"+{self.extra_latency.describe()}" if self.extra_latency else ""
+            ),
+            FaultKind.LOSS: f"p={self.probability:g}",
+            FaultKind.RESET: f"p={self.probability:g}",
+            FaultKind.REFUSE: f"p={self.probability:g}",
+            FaultKind.ERRORS: f"{self.status} p={self.probability:g}",
+            FaultKind.STREAM_DROP: f"{self.fraction:.0%} of streams"
+            + (f" every {self.every_s:g} s" if self.every_s else ""),
+            FaultKind.CAPACITY_DROP: f"down to {self.instances} instance(s)",
+        }.get(self.kind, "")
+        return f"{self.kind.value} {self.start_s:g}-{self.end_s:g} s {detail}".strip()
+
+
+# ------------------------------------------------------------------ expectations, scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """``metric`` of ``policy`` (every policy when None) must lie within [min, max]."""
+
+    metric: str
+    policy: str | None
+    min: float | None
+    max: float | None
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    seed: int
+    duration_s: float
+    bucket_s: float
+    clients: Clients
+    service: Service
+    network: Network
+    faults: tuple[Fault, ...]
+    policies: tuple[Policy, ...]
+    expect: tuple[Expectation, ...]
+    source: str  # the file it came from
+    sha256: str  # of the file's bytes, for provenance
+
+    def policy(self, name: str) -> Policy:
+        for p in self.policies:
+            if p.name == name:
+                return p
+        raise KeyError(f"scenario {self.name!r} has no policy {name!r}")

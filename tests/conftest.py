@@ -1,0 +1,33 @@
+"""Shared fixtures: scenario text builders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO / "scenarios"
+
+MINIMAL = """\
+name: minimal
+duration_s: 60
+clients:
+  count: 10
+  arrival: {kind: burst, at_s: 1}
+policies:
+  - seed-default
+"""
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path) -> Callable[[str], Path]:
+    """Write YAML text to a file and return its path."""
+
+    def write(text: str, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write

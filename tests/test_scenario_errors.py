@@ -1,0 +1,215 @@
+"""Every mistake in a scenario file is reported with file, line, path and rule, all at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.scenario import ScenarioError, load_scenario
+from sim.scenario.errors import Problem
+from sim.scenario.loader import load_policy_file
+
+from .conftest import MINIMAL, SCENARIOS
+
+WriteYaml = Callable[[str], Path]
+
+
+def problems_of(path: Path) -> tuple[Problem, ...]:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    return info.value.problems
+
+
+def only(problems: tuple[Problem, ...]) -> Problem:
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_minimal_scenario_loads_with_defaults(write_yaml: WriteYaml) -> None:
+    s = load_scenario(write_yaml(MINIMAL))
+    assert s.name == "minimal"
+    assert s.service.concurrency == 80
+    assert s.policies[0].name == "seed-default"
+    assert len(s.sha256) == 64
+
+
+def test_unknown_key_names_its_line_and_suggests_the_right_one(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("duration_s", "duraton_s: 60\nduration_s"))))
+    assert (p.line, p.path) == (2, "duraton_s")
+    assert "unknown key" in p.message and "did you mean 'duration_s'" in p.message
+
+
+def test_wrong_type(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("count: 10", "count: ten"))))
+    assert (p.line, p.path) == (4, "clients.count")
+    assert "expected a whole number" in p.message
+
+
+def test_negative_time(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("at_s: 1", "at_s: -1"))))
+    assert (p.line, p.path) == (5, "clients.arrival.at_s")
+    assert "must be >= 0" in p.message
+
+
+def test_cap_below_base(write_yaml: WriteYaml) -> None:
+    text = MINIMAL + "  - name: tight\n    retry:\n      backoff: {base_s: 5, cap_s: 1}\n"
+    p = only(problems_of(write_yaml(text)))
+    assert (p.line, p.path) == (10, "policies[1].retry.backoff.cap_s")
+    assert "cap_s (1 s) is below base_s (5 s)" in p.message
+
+
+def test_fault_window_outside_the_duration(write_yaml: WriteYaml) -> None:
+    text = MINIMAL + "faults:\n  - {kind: outage, start_s: 50, end_s: 90}\n"
+    p = only(problems_of(write_yaml(text)))
+    assert (p.line, p.path) == (9, "faults[0].end_s")
+    assert "after the scenario's duration (60 s)" in p.message
+
+
+def test_unknown_preset(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("seed-default", "ful-jitter"))))
+    assert (p.line, p.path) == (7, "policies[0]")
+    assert "did you mean 'full-jitter'" in p.message
+
+
+def test_policy_name_used_twice(write_yaml: WriteYaml) -> None:
+    text = MINIMAL + "  - name: seed-default\n    base: full-jitter\n"
+    p = only(problems_of(write_yaml(text)))
+    assert (p.line, p.path) == (8, "policies[1].name")
+    assert "used twice" in p.message
+
+
+def test_malformed_yaml(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL + "faults: [unclosed\n")))
+    assert p.line >= 8
+    assert "malformed YAML" in p.message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    p = only(problems_of(tmp_path / "nope.yaml"))
+    assert p.file.endswith("nope.yaml")
+    assert "cannot read the file" in p.message
+
+
+def test_missing_required_key(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("duration_s: 60\n", ""))))
+    assert p.path == "duration_s" and "required" in p.message
+
+
+def test_all_problems_are_reported_at_once(write_yaml: WriteYaml) -> None:
+    text = (
+        MINIMAL.replace("count: 10", "count: -3").replace("seed-default", "seed-defualt")
+        + "  - name: x\n    retry: {backoff: {base_s: 3, cap_s: 1}}\n"
+        + "faults:\n  - {kind: outage, start_s: 10, end_s: 100}\n"
+        + "  - {kind: los, start_s: 1, end_s: 2}\n"
+    )
+    found = problems_of(write_yaml(text))
+    paths = [p.path for p in found]
+    assert paths == sorted(paths, key=lambda x: [p.path for p in found].index(x))
+    assert set(paths) == {
+        "clients.count",
+        "policies[0]",
+        "policies[1].retry.backoff.cap_s",
+        "faults[0].end_s",
+        "faults[1].kind",
+    }
+    assert [p.line for p in found] == sorted(p.line for p in found)
+
+
+def test_yaml_tags_that_would_build_objects_are_refused(write_yaml: WriteYaml) -> None:
+    marker = write_yaml("", name="marker")
+    marker.unlink()
+    text = MINIMAL.replace(
+        "name: minimal", f"name: !!python/object/apply:os.system ['touch {marker}']"
+    )
+    assert only(problems_of(write_yaml(text))).path == "name"
+    text = MINIMAL.replace("name: minimal", "name: !!python/name:os.system")
+    p = only(problems_of(write_yaml(text)))
+    assert (p.line, p.path) == (1, "name")
+    assert "cannot read this value" in p.message
+    assert not marker.exists()
+
+
+def test_error_text_reads_file_line_path_message(write_yaml: WriteYaml) -> None:
+    path = write_yaml(MINIMAL.replace("count: 10", "count: ten"))
+    p = only(problems_of(path))
+    assert str(p) == f"{path}:4: clients.count: expected a whole number, got 'ten'"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_loads(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert scenario.description, "each scenario says what a reader should see"
+
+
+def test_policy_file_with_only_policies(write_yaml: WriteYaml) -> None:
+    path = write_yaml("policies:\n  - exponential\n  - name: mine\n    base: full-jitter\n")
+    assert [p.name for p in load_policy_file(path)] == ["exponential", "mine"]
+
+
+# ---------------------------------------------------------------- fuzz
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["burst", "poisson", "outage", "seed-default", "full", "exponential", "kind"]),
+)
+_keys = st.sampled_from(
+    [
+        "name",
+        "duration_s",
+        "clients",
+        "arrival",
+        "kind",
+        "count",
+        "policies",
+        "faults",
+        "service",
+        "retry",
+        "backoff",
+        "base_s",
+        "cap_s",
+        "start_s",
+        "end_s",
+        "expect",
+        "x",
+    ]
+)
+_yaml_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=_yaml_values)
+def test_fuzz_structured_documents_raise_only_scenario_errors(
+    write_yaml: WriteYaml, doc: object
+) -> None:
+    import yaml
+
+    path = write_yaml(yaml.safe_dump(doc))
+    try:
+        load_scenario(path)
+    except ScenarioError as exc:
+        assert exc.problems and all(isinstance(p, Problem) for p in exc.problems)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(alphabet=st.sampled_from(list("abc:{}[]-,'\"!&*#|>\n \t0.5")), max_size=80))
+def test_fuzz_raw_text_raises_only_scenario_errors(write_yaml: WriteYaml, text: str) -> None:
+    try:
+        load_scenario(write_yaml(MINIMAL + text))
+    except ScenarioError as exc:
+        assert exc.problems
