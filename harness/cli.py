@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from sim import __version__
 from sim.policies.describe import describe_policy
+from sim.results import run_scenario
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.grammar import json_schema
 from sim.scenario.loader import load_scenario, resolve_policy
@@ -73,6 +76,88 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def summary_table(record: dict[str, Any]) -> str:
+    """The per-policy summary as a fixed-width table."""
+    cols: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+        ("policy", lambda s: None),
+        ("success", lambda s: s["success_rate"]),
+        ("attempts/job", lambda s: s["attempts_per_job"]),
+        ("p50 s", lambda s: s["completion_s"]["p50"]),
+        ("p99 s", lambda s: s["completion_s"]["p99"]),
+        ("peak/s", lambda s: s["peak_offered_per_s"]),
+        ("peak/cap", lambda s: s["peak_load_ratio"]),
+        ("recovery s", lambda s: s["recovery_s"]),
+        ("gave up", lambda s: s["outcomes"]["gave_up"]),
+        ("timed out", lambda s: s["outcomes"]["timed_out"]),
+    ]
+    if record["scenario"]["service_kind"] == "occ":
+        cols.insert(3, ("server calls", lambda s: s["server_calls"]))
+    rows = [[c[0] for c in cols]]
+    for p in record["policies"]:
+        s = p["summary"]
+        rows.append([p["name"]] + [_fmt(get(s)) for _, get in cols[1:]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+        policies = list(scenario.policies)
+        if args.policy:
+            known = {p.name: p for p in scenario.policies}
+            policies = []
+            for name in args.policy:
+                policies.extend([known[name]] if name in known else resolve_policy(name))
+    except ScenarioError as exc:
+        _report_problems(exc.problems)
+        return EXIT_USAGE
+    if args.replications < 1:
+        print("--replications must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    out_dir = Path(args.out) if args.out else Path("out") / scenario.name
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def done(entry: dict[str, Any]) -> None:
+        if not args.quiet:
+            print(f"{entry['name']}: done", file=sys.stderr, flush=True)
+
+    try:
+        record = run_scenario(
+            scenario,
+            out_dir,
+            policies,
+            seed=args.seed,
+            replications=args.replications,
+            progress=progress if len(policies) * (scenario.clients.count or 0) > 50_000 else None,
+            on_policy_done=done,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
+        return 130
+    print(f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)")
+    print(summary_table(record))
+    print(f"results: {out_dir}/results.json")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one clear line (it already does) and no traceback."""
 
@@ -85,6 +170,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check scenario files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="simulate a scenario and write results (and a report)")
+    p.add_argument("scenario", metavar="SCENARIO")
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME",
+        help="run only this policy (a scenario policy or a preset); repeatable",
+    )
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument(
+        "--replications",
+        type=int,
+        default=1,
+        metavar="R",
+        help="independent replications; figures become mean and 95%% CI",
+    )
+    p.add_argument("--out", metavar="DIR", help="output directory (default out/SCENARIO_NAME)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.set_defaults(func=cmd_schema)

@@ -53,8 +53,11 @@ _POLLY_SCALING = 1.0 / 1.4
 
 
 def polly_f(t: float) -> float:
-    """Polly's decorrelated-jitter-v2 curve ``f(t) = 2**t * tanh(sqrt(4 t))``."""
-    return float(2.0**t * math.tanh(math.sqrt(_POLLY_P_FACTOR * t)))
+    """Polly's decorrelated-jitter-v2 curve ``f(t) = 2**t * tanh(sqrt(4 t))``; inf past 2**1023."""
+    try:
+        return float(2.0**t * math.tanh(math.sqrt(_POLLY_P_FACTOR * t)))
+    except OverflowError:
+        return math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,10 @@ class Backoff:
             if jitter is Jitter.DECORRELATED_V2:
                 t = (retry - 1) + float(rng.random())
                 f_t = polly_f(t)
+                if math.isinf(f_t):
+                    # Polly returns the maximum delay once the curve overflows
+                    yield self.cap_s
+                    continue
                 delay = (f_t - previous_f) * self.base_s * _POLLY_SCALING
                 previous_f = f_t
                 yield min(self.cap_s, delay)

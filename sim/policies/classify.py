@@ -18,6 +18,7 @@ class ErrorKind(StrEnum):
     RESET = "reset"  # the peer reset the connection (ECONNRESET)
     REFUSED = "refused"  # nothing listening / proxy disabled (ECONNREFUSED)
     LOCAL_REJECT = "local_reject"  # a circuit breaker refused the call without sending it
+    CONFLICT = "conflict"  # an optimistic-concurrency write lost the race: read again
 
 
 class Verdict(StrEnum):
@@ -75,7 +76,7 @@ class Classifier:
     def classify(self, outcome: Outcome) -> Verdict:
         """The verdict for ``outcome``."""
         if outcome.error is not None:
-            if outcome.error is ErrorKind.LOCAL_REJECT:
+            if outcome.error in (ErrorKind.LOCAL_REJECT, ErrorKind.CONFLICT):
                 return Verdict.RETRY
             return Verdict.RETRY if outcome.error in self.retry_errors else Verdict.FAIL
         status = outcome.status

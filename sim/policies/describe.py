@@ -9,6 +9,8 @@ import numpy as np
 from sim.policies.backoff import Backoff
 from sim.policies.policy import Policy
 
+MAX_RETRIES_SHOWN = 10
+
 
 @dataclass(frozen=True, slots=True)
 class DelayStats:
@@ -74,7 +76,10 @@ def describe_policy(policy: Policy, draws: int = 10_000, seed: int = 0) -> str:
     lines.append(f"    budget: {r.budget.describe() if r.budget else 'none'}")
     lines.append(f"    breaker: {r.breaker.describe() if r.breaker else 'none'}")
     if r.max_attempts > 1:
-        lines.extend(_table(delay_stats(r.backoff, r.max_attempts - 1, draws, seed)))
+        shown = min(r.max_attempts - 1, MAX_RETRIES_SHOWN)
+        lines.extend(_table(delay_stats(r.backoff, shown, draws, seed)))
+        if shown < r.max_attempts - 1:
+            lines.append(f"    ... ({r.max_attempts - 1 - shown} more retries not shown)")
     limit = "no limit" if c.max_attempts is None else f"{c.max_attempts} attempts per drop"
     lines.append(
         f"  reconnect: {limit}, "

@@ -159,15 +159,15 @@ def grpc_default() -> Policy:
 
 
 def sre_budget() -> Policy:
-    """Google SRE book: at most 3 attempts, a 10% retry budget (plus Finagle's
-    floor of retries per second so a quiet client can still retry), full jitter."""
+    """Google SRE book: at most 3 attempts, a 10% retry budget (plus a floor of one
+    retry per 10 s window, Finagle's idea, so a quiet client can still retry), full jitter."""
     return Policy(
         name="sre-budget",
         retry=RetryPolicy(
             max_attempts=3,
             backoff=_exp(Jitter.FULL),
             classifier=DEFAULT_CLASSIFIER,
-            budget=RatioBudget(percent=0.1, min_retries_per_s=1.0, window_s=10.0),
+            budget=RatioBudget(percent=0.1, min_retries_per_s=0.1, window_s=10.0),
         ),
         reconnect=_reconnect(Jitter.FULL),
         source="Site Reliability Engineering (O'Reilly 2016), ch. 22; Finagle RetryBudget",

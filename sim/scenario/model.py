@@ -88,8 +88,9 @@ class Clients:
 
 
 class ServiceKind(StrEnum):
-    JOB = "job"
-    OCC = "occ"
+    JOB = "job"  # POST creates a job (201 at once), an SSE stream follows it
+    RPC = "rpc"  # one synchronous call: the answer comes when the work is done
+    OCC = "occ"  # the 2015 optimistic-concurrency experiment
 
 
 class StoreOnOutage(StrEnum):

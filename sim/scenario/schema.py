@@ -123,7 +123,11 @@ CLIENTS = Record(
 
 SERVICE = Record(
     {
-        "kind": Field(String(("job", "occ")), default="job"),
+        "kind": Field(
+            String(("job", "rpc", "occ")),
+            default="job",
+            doc="job: create + stream; rpc: synchronous call (metastability); occ: AWS 2015",
+        ),
         "instances": Field(COUNT, default=1),
         "concurrency": Field(COUNT, default=80, doc="requests one instance serves at once"),
         "queue_limit": Field(Number(integer=True, minimum=0), default=100),
@@ -228,7 +232,7 @@ _STATUS_PATTERN = String(
 )
 _RETRY_ON = String(
     STATUS_CLASSES
-    + tuple(e.value for e in ErrorKind if e is not ErrorKind.LOCAL_REJECT)
+    + tuple(e.value for e in ErrorKind if e not in (ErrorKind.LOCAL_REJECT, ErrorKind.CONFLICT))
     + tuple(str(s) for s in range(400, 600))
 )
 

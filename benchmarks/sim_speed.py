@@ -1,0 +1,98 @@
+"""Simulator speed: simulated requests per second for thundering-herd, against a bare
+SimPy loop of the same request shape measured in the same process, and a large herd.
+
+    python benchmarks/sim_speed.py [--clients 100000]
+
+Prints figures; asserts nothing (targets: ratio >= 0.6; 100,000 clients < 60 s, < 1 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from sim.scenario import load_scenario
+from sim.world.run import run_policy
+
+SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "thundering-herd.yaml"
+
+
+def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: float) -> int:
+    """The same shape with nothing else: each client sends its requests, each a round trip
+    of two one-way delays, then waits for its job. Returns requests simulated."""
+    env = simpy.Environment()
+    count = 0
+    per_client = max(1, round(requests_per_client))
+
+    def client(at: float):  # type: ignore[no-untyped-def]
+        nonlocal count
+        yield env.timeout(at)
+        for _ in range(per_client):
+            yield env.timeout(latency_s)
+            yield env.timeout(latency_s)
+            count += 1
+        yield env.timeout(15.0)
+
+    for t in arrivals_s.tolist():
+        env.process(client(t))
+    env.run()
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=100_000)
+    args = parser.parse_args()
+    scenario = load_scenario(SCENARIO)
+    policy = scenario.policy("full-jitter")
+
+    t0 = time.perf_counter()
+    run = run_policy(scenario, policy)
+    sim_s = time.perf_counter() - t0
+    rec = run.recorder
+    requests = int(
+        sum(rec.counters[k].sum() for k in ("offered_first", "offered_retry", "offered_reconnect"))
+    )
+    per_client = requests / len(rec.outcome)
+    arrivals = np.asarray(rec.arrival_s)
+    t0 = time.perf_counter()
+    bare = bare_simpy(arrivals, per_client, 0.02)
+    bare_s = time.perf_counter() - t0
+    herd_rate = requests / sim_s
+    bare_rate = bare / bare_s
+    print(f"thundering-herd, full-jitter: {len(rec.outcome):,} clients, {requests:,} requests")
+    print(f"  herdlab:   {sim_s:6.2f} s  {herd_rate:10,.0f} simulated requests/s")
+    print(f"  bare SimPy:{bare_s:6.2f} s  {bare_rate:10,.0f} simulated requests/s")
+    print(f"  ratio herdlab / bare SimPy: {herd_rate / bare_rate:.2f} (target >= 0.6)")
+
+    big = dataclasses.replace(
+        scenario,
+        clients=dataclasses.replace(scenario.clients, count=args.clients),
+        service=dataclasses.replace(
+            scenario.service, instances=scenario.service.instances * args.clients // 10_000
+        ),
+    )
+    rate = args.clients / scenario.duration_s * 1.25  # enough arrivals to reach the count
+    arrival = dataclasses.replace(
+        scenario.clients.arrival,
+        schedule=(dataclasses.replace(scenario.clients.arrival.schedule[0], rate_per_s=rate),),
+    )
+    big = dataclasses.replace(big, clients=dataclasses.replace(big.clients, arrival=arrival))
+    t0 = time.perf_counter()
+    run = run_policy(big, policy)
+    big_s = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"herd of {len(run.recorder.outcome):,} clients: {big_s:.1f} s (target < 60 s),"
+        f" peak RSS {peak_mb:,.0f} MB (target < 1,024 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""The SimPy world: clients, the job service, the network and the fault timeline.
+
+``sim.world.run`` is the entry point; one module a concept:
+``rng`` (random streams), ``faults`` (what is wrong when), ``network`` (each message's fate),
+``service`` (the serverless job service), ``client`` (the seed system's client flow),
+``occ`` (the 2015 optimistic-concurrency experiment), ``metrics`` (what is measured).
+"""

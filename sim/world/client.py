@@ -1,0 +1,278 @@
+"""The seed system's client, simulated: create a job under the retry policy, then
+follow its progress stream under the reconnect policy, until exactly one outcome.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.policies.classify import ErrorKind, Outcome
+from sim.policies.policy import Action
+from sim.world.metrics import JobOutcome
+from sim.world.network import Fate
+from sim.world.service import Answer, Job
+
+if TYPE_CHECKING:
+    from sim.world.run import World
+
+_TIMEOUT = Outcome(error=ErrorKind.TIMEOUT)
+_RESET = Outcome(error=ErrorKind.RESET)
+_REFUSED = Outcome(error=ErrorKind.REFUSED)
+_LOCAL = Outcome(error=ErrorKind.LOCAL_REJECT)
+
+
+def _record_answer(w: World, sent_s: float, answer: Answer) -> Outcome:
+    rec = w.rec
+    if answer.refused:
+        rec.count("error_refused", sent_s)
+        return _REFUSED
+    status = answer.status
+    if status < 300:
+        rec.count("accepted" if status == 201 else "stream_connected", sent_s)
+    elif status == 503:
+        rec.count("rejected_503", sent_s)
+    elif status == 429:
+        rec.count("rejected_429", sent_s)
+    else:
+        rec.count("rejected_other", sent_s)
+    return Outcome(status=status, retry_after_s=answer.retry_after_s)
+
+
+def request(w: World, kind: str, send: object) -> simpy.events.ProcessGenerator:
+    """One HTTP request through the network to the service; returns its Outcome.
+
+    ``send`` is called when the request reaches the service and returns the
+    service's Answer. Counted as offered ``kind`` in the bucket it was sent in.
+    """
+    env, rec, net = w.env, w.rec, w.network
+    sent_s = env.now
+    rec.count(kind, sent_s)
+    rec.in_flight += 1
+    timeout_s = w.request_timeout_s
+    try:
+        fate = net.fate(sent_s)
+        if fate is Fate.LOST:
+            yield env.timeout(timeout_s)
+            rec.count("error_timeout", sent_s)
+            return _TIMEOUT
+        there_s = net.delay_s(sent_s)
+        back_s = net.delay_s(sent_s)
+        if fate is not Fate.DELIVERED:
+            # RST or refusal comes back after one round trip
+            yield env.timeout(min(there_s + back_s, timeout_s))
+            rec.count("error_reset" if fate is Fate.RESET else "error_refused", sent_s)
+            return _RESET if fate is Fate.RESET else _REFUSED
+        if there_s >= timeout_s:
+            yield env.timeout(timeout_s)
+            rec.count("error_timeout", sent_s)
+            return _TIMEOUT
+        yield env.timeout(there_s)
+        answer: Answer = send()  # type: ignore[operator]
+        if there_s + back_s > timeout_s:
+            yield env.timeout(timeout_s - there_s)
+            rec.count("error_timeout", sent_s)
+            if answer.status == 201:
+                rec.orphaned_jobs += 1
+            return _TIMEOUT
+        yield env.timeout(back_s)
+        return _record_answer(w, sent_s, answer)
+    finally:
+        rec.in_flight -= 1
+
+
+def rpc_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
+    """A synchronous call under the retry policy: the request timeout covers the whole
+    call, and a call the client gave up on still occupies the server (wasted work)."""
+    env, rec = w.env, w.rec
+    start_s = env.now
+    deadline_s = start_s + w.job_timeout_s
+    run = w.policy.retry.start(start_s, w.streams.policy, *w.budget_and_breaker())
+    while True:
+        if not run.before_attempt(env.now):
+            rec.count("local_reject", env.now)
+            outcome = _LOCAL
+        else:
+            outcome = yield from _rpc_attempt(w, run.attempts == 1, service_s)
+        rec.attempts[job_index] = run.attempts
+        decision = run.after(outcome, env.now)
+        if decision.action is Action.DONE:
+            rec.accepted_s[job_index] = env.now
+            rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
+            return
+        if decision.action is not Action.RETRY:
+            end = JobOutcome.FAILED if decision.action is Action.FAIL else JobOutcome.GAVE_UP
+            rec.end_job(job_index, end, env.now)
+            return
+        if env.now + decision.delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - env.now))
+            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
+            return
+        yield env.timeout(decision.delay_s)
+
+
+def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.ProcessGenerator:
+    env, rec, net = w.env, w.rec, w.network
+    sent_s = env.now
+    rec.count("offered_first" if first else "offered_retry", sent_s)
+    rec.in_flight += 1
+    timeout_s = w.request_timeout_s
+    try:
+        fate = net.fate(sent_s)
+        there_s = net.delay_s(sent_s)
+        if fate is Fate.LOST or there_s >= timeout_s:
+            yield env.timeout(timeout_s)
+            rec.count("error_timeout", sent_s)
+            return _TIMEOUT
+        if fate is not Fate.DELIVERED:
+            yield env.timeout(min(2 * there_s, timeout_s))
+            rec.count("error_reset" if fate is Fate.RESET else "error_refused", sent_s)
+            return _RESET if fate is Fate.RESET else _REFUSED
+        yield env.timeout(there_s)
+        done = env.event()
+
+        def on_done(_: Job) -> None:
+            if not done.triggered:
+                done.succeed()
+
+        job = Job(-1, service_s, on_done)
+        answer = w.service.call(job)
+        if answer is not None:
+            yield env.timeout(net.delay_s(env.now))
+            return _record_answer(w, sent_s, answer)
+        yield done | env.timeout(max(0.0, sent_s + timeout_s - env.now))
+        back_s = net.delay_s(env.now)
+        if not done.triggered or env.now + back_s > sent_s + timeout_s:
+            yield env.timeout(max(0.0, sent_s + timeout_s - env.now))
+            rec.count("error_timeout", sent_s)
+            return _TIMEOUT
+        yield env.timeout(back_s)
+        rec.count("accepted", sent_s)
+        return Outcome(status=200)
+    finally:
+        rec.in_flight -= 1
+
+
+def _triggered(event: simpy.Event) -> bool:
+    return bool(event.triggered)
+
+
+def job_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
+    """One user's job, from ``POST /api/ai/jobs`` to its outcome."""
+    env, rec, policy = w.env, w.rec, w.policy
+    start_s = env.now
+    deadline_s = start_s + w.job_timeout_s
+    budget, breaker = w.budget_and_breaker()
+    run = policy.retry.start(start_s, w.streams.policy, budget, breaker)
+    done = env.event()
+    current: list[Job] = []
+
+    def on_done(job: Job) -> None:
+        if current and job is current[0] and not done.triggered:
+            done.succeed(job)
+
+    # ---------------------------------------------------------------- create
+    while True:
+        attempt_job = Job(job_index, service_s, on_done)
+        if run.before_attempt(env.now):
+            kind = "offered_first" if run.attempts == 1 else "offered_retry"
+            current[:] = [attempt_job]
+            outcome = yield from request(w, kind, lambda j=attempt_job: w.service.create(j))
+        else:
+            rec.count("local_reject", env.now)
+            outcome = _LOCAL
+        rec.attempts[job_index] = run.attempts
+        decision = run.after(outcome, env.now)
+        if decision.action is Action.DONE:
+            break
+        if decision.action is Action.FAIL:
+            rec.end_job(job_index, JobOutcome.FAILED, env.now)
+            return
+        if decision.action is Action.GIVE_UP:
+            rec.end_job(job_index, JobOutcome.GAVE_UP, env.now)
+            return
+        if env.now + decision.delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - env.now))
+            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
+            return
+        yield env.timeout(decision.delay_s)
+    job = current[0]
+    rec.accepted_s[job_index] = env.now
+
+    # ---------------------------------------------------------------- follow
+    if not w.follow_stream:
+        yield done | env.timeout(max(0.0, deadline_s - env.now))
+        rec.end_job(
+            job_index, JobOutcome.COMPLETED if done.triggered else JobOutcome.TIMED_OUT, env.now
+        )
+        return
+    yield from follow_stream(w, job_index, job, done, deadline_s)
+
+
+def follow_stream(
+    w: World, job_index: int, job: Job, done: simpy.Event, deadline_s: float
+) -> simpy.events.ProcessGenerator:
+    """``GET .../stream`` and keep it open; reconnect per policy when it drops."""
+    env, rec = w.env, w.rec
+    events = w.progress_events
+    reconnect = w.policy.reconnect
+    recovery = reconnect.start(w.streams.policy)
+    delivered = 0  # highest event id the client has received
+    kind = "offered_first"
+    rec.reconnecting += 1  # "connecting" counts as not yet connected
+
+    def finish(outcome: JobOutcome, state: str) -> None:
+        nonlocal delivered
+        if outcome is JobOutcome.COMPLETED:
+            delivered = events  # the result event, and with it every event before it
+        if state == "connected":
+            rec.connected -= 1
+        else:
+            rec.reconnecting -= 1
+        if outcome is JobOutcome.GAVE_UP:
+            rec.disconnected += 1
+        rec.events_lost[job_index] = max(0, job.emitted_by(env.now, events) - delivered)
+        rec.end_job(job_index, outcome, env.now)
+
+    while True:
+        # ---- connect (first time or again)
+        outcome = yield from request(w, kind, w.service.connect_stream)
+        if outcome.status == 200:
+            recovery.connected()
+            emitted = job.emitted_by(env.now, events)
+            if not reconnect.resume and delivered:
+                rec.events_duplicated[job_index] += delivered  # replayed from the start
+            delivered = max(delivered, emitted)
+            rec.reconnecting -= 1
+            rec.connected += 1
+            if done.triggered:
+                finish(JobOutcome.COMPLETED, "connected")
+                return
+            cut = env.event()
+            w.open_streams[job_index] = cut
+            left_s = deadline_s - env.now
+            yield done | cut | env.timeout(max(0.0, left_s))
+            w.open_streams.pop(job_index, None)
+            if _triggered(done):  # (a helper: mypy narrows the property from the check above)
+                finish(JobOutcome.COMPLETED, "connected")
+                return
+            if not cut.triggered:
+                delivered = job.emitted_by(env.now, events)
+                finish(JobOutcome.TIMED_OUT, "connected")
+                return
+            delivered = job.emitted_by(env.now, events)
+            rec.connected -= 1
+            rec.reconnecting += 1
+        # ---- the stream is down: wait per the reconnect policy
+        delay_s = recovery.next_delay_s(w.stream_retry_s)
+        if delay_s is None:
+            finish(JobOutcome.GAVE_UP, "reconnecting")  # "connection recovery failed"
+            return
+        if env.now + delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - env.now))
+            finish(JobOutcome.TIMED_OUT, "reconnecting")
+            return
+        yield env.timeout(delay_s)
+        rec.reconnects[job_index] += 1
+        kind = "offered_reconnect"

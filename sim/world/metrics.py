@@ -1,0 +1,106 @@
+"""What a run measures: time series in fixed buckets, and one record per job.
+
+Attempt outcomes are counted in the bucket the attempt was *sent* in, so
+conservation holds bucket by bucket: offered = accepted + rejected + failed
+(+ still in flight when the run ended).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class JobOutcome(IntEnum):
+    """How a client's job ended: exactly one of these."""
+
+    PENDING = 0  # only while the run is going
+    COMPLETED = 1
+    FAILED = 2  # a non-retryable answer
+    GAVE_UP = 3  # retries or reconnects exhausted
+    TIMED_OUT = 4  # the job's deadline passed
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+
+# Counters indexed by the bucket of the attempt's send time.
+COUNTERS = (
+    "offered_first",
+    "offered_retry",
+    "offered_reconnect",
+    "accepted",
+    "rejected_503",
+    "rejected_429",
+    "rejected_other",
+    "error_timeout",
+    "error_reset",
+    "error_refused",
+    "local_reject",
+    "stream_connected",
+    "completed",
+)
+# Gauges sampled at the end of every bucket.
+GAUGES = (
+    "in_flight",
+    "queue_length",
+    "busy_slots",
+    "active_instances",
+    "clients_connected",
+    "clients_reconnecting",
+    "clients_disconnected",
+)
+
+
+class Recorder:
+    """Bucketed counters and gauges plus per-job records, for one policy run."""
+
+    def __init__(self, horizon_s: float, bucket_s: float) -> None:
+        self.bucket_s = bucket_s
+        self.n = int(np.ceil(horizon_s / bucket_s)) + 1
+        self.counters = {name: np.zeros(self.n, dtype=np.int64) for name in COUNTERS}
+        self.gauges = {name: np.zeros(self.n, dtype=np.int64) for name in GAUGES}
+        # per job
+        self.arrival_s: list[float] = []
+        self.outcome: list[int] = []
+        self.attempts: list[int] = []
+        self.reconnects: list[int] = []
+        self.accepted_s: list[float] = []
+        self.ended_s: list[float] = []
+        self.events_lost: list[int] = []
+        self.events_duplicated: list[int] = []
+        self.server_calls = 0
+        self.orphaned_jobs = 0  # admitted, but the client timed out and never learnt it
+        self.degraded_accepts = 0
+        self.end_s = 0.0
+        # live gauges the world updates
+        self.in_flight = 0
+        self.connected = 0
+        self.reconnecting = 0
+        self.disconnected = 0
+
+    def bucket(self, t_s: float) -> int:
+        return min(int(t_s / self.bucket_s), self.n - 1)
+
+    def count(self, name: str, t_s: float, k: int = 1) -> None:
+        self.counters[name][self.bucket(t_s)] += k
+
+    def new_job(self, arrival_s: float) -> int:
+        self.arrival_s.append(arrival_s)
+        self.outcome.append(JobOutcome.PENDING)
+        self.attempts.append(0)
+        self.reconnects.append(0)
+        self.accepted_s.append(-1.0)
+        self.ended_s.append(-1.0)
+        self.events_lost.append(0)
+        self.events_duplicated.append(0)
+        return len(self.arrival_s) - 1
+
+    def end_job(self, job: int, outcome: JobOutcome, t_s: float) -> None:
+        assert self.outcome[job] == JobOutcome.PENDING, "a job ends exactly once"
+        self.outcome[job] = outcome
+        self.ended_s[job] = t_s
+        if outcome is JobOutcome.COMPLETED:
+            self.count("completed", t_s)

@@ -1,0 +1,55 @@
+"""The network between clients and the service: latency per message, and its faults."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+
+from sim.scenario.model import FaultKind, Network
+from sim.world.faults import FaultTimeline
+
+
+class Fate(Enum):
+    """What happens to one request message."""
+
+    DELIVERED = "delivered"
+    LOST = "lost"  # never arrives: the client waits for its timeout
+    RESET = "reset"  # the connection is reset: the client sees ECONNRESET
+    REFUSED = "refused"  # nothing accepts the connection: ECONNREFUSED
+
+
+class SimNetwork:
+    """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
+
+    __slots__ = ("faults", "latency", "rng")
+
+    def __init__(self, network: Network, faults: FaultTimeline, rng: np.random.Generator) -> None:
+        self.latency = network.latency
+        self.faults = faults
+        self.rng = rng
+
+    def delay_s(self, t_s: float) -> float:
+        """One-way latency of a message sent at ``t_s``, spikes included."""
+        d = self.latency.sample_s(self.rng)
+        spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)
+        if spike is not None and spike.extra_latency is not None:
+            d += spike.extra_latency.sample_s(self.rng)
+        return d
+
+    def fate(self, t_s: float) -> Fate:
+        """The fate of a request sent at ``t_s``."""
+        f = self.faults
+        if f.active(FaultKind.PARTITION, t_s) is not None:
+            return Fate.LOST
+        for kind, fate in (
+            (FaultKind.REFUSE, Fate.REFUSED),
+            (FaultKind.RESET, Fate.RESET),
+            (FaultKind.LOSS, Fate.LOST),
+        ):
+            fault = f.active(kind, t_s)
+            if fault is not None and (
+                fault.probability >= 1.0 or self.rng.random() < fault.probability
+            ):
+                return fate
+        return Fate.DELIVERED

@@ -1,0 +1,74 @@
+"""The 2015 AWS optimistic-concurrency experiment (policies-and-faults.md).
+
+N clients each update one row once: read its version, write conditionally on it;
+a stale write fails, the client backs off and starts over. Each message takes one
+network latency; the server does no other work. ``server_calls`` counts reads
+and writes: the "work" of the original post.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.policies.classify import ErrorKind, Outcome
+from sim.policies.policy import Action
+from sim.world.metrics import JobOutcome
+
+if TYPE_CHECKING:
+    from sim.world.run import World
+
+_OK = Outcome(status=200)
+_CONFLICT = Outcome(error=ErrorKind.CONFLICT)
+
+
+class Row:
+    """The one contended row."""
+
+    __slots__ = ("version",)
+
+    def __init__(self) -> None:
+        self.version = 0
+
+
+def occ_client(w: World, job_index: int, row: Row) -> simpy.events.ProcessGenerator:
+    """Read, conditional write, back off on conflict, until the write wins."""
+    env, rec, net = w.env, w.rec, w.network
+    run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
+    deadline_s = env.now + w.job_timeout_s
+    while True:
+        if not run.before_attempt(env.now):
+            outcome = Outcome(error=ErrorKind.LOCAL_REJECT)
+            rec.count("local_reject", env.now)
+        else:
+            sent_s = env.now
+            rec.count("offered_first" if run.attempts == 1 else "offered_retry", sent_s)
+            rec.in_flight += 1
+            yield env.timeout(net.delay_s(env.now))  # read request
+            seen = row.version
+            rec.server_calls += 1
+            yield env.timeout(net.delay_s(env.now))  # read answer
+            yield env.timeout(net.delay_s(env.now))  # conditional write
+            rec.server_calls += 1
+            won = row.version == seen
+            if won:
+                row.version += 1
+            yield env.timeout(net.delay_s(env.now))  # write answer
+            rec.in_flight -= 1
+            rec.count("accepted" if won else "rejected_other", sent_s)
+            outcome = _OK if won else _CONFLICT
+        rec.attempts[job_index] = run.attempts
+        decision = run.after(outcome, env.now)
+        if decision.action is Action.DONE:
+            rec.accepted_s[job_index] = env.now
+            rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
+            return
+        if decision.action is not Action.RETRY:
+            rec.end_job(job_index, JobOutcome.GAVE_UP, env.now)
+            return
+        if env.now + decision.delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - env.now))
+            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
+            return
+        yield env.timeout(decision.delay_s)

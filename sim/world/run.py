@@ -1,0 +1,209 @@
+"""Run one policy of a scenario in the SimPy world, or all of them with replications."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from sim.policies.breaker import CircuitBreaker
+from sim.policies.budget import RetryBudget
+from sim.policies.policy import Policy
+from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
+from sim.world.arrivals import arrival_times_s
+from sim.world.client import job_client, rpc_client
+from sim.world.faults import FaultTimeline
+from sim.world.metrics import Recorder
+from sim.world.network import SimNetwork
+from sim.world.occ import Row, occ_client
+from sim.world.rng import Streams
+from sim.world.service import JobService
+
+Progress = Callable[[str], None]
+
+
+class World:
+    """Everything one policy run shares: clock, streams, network, service, recorder."""
+
+    def __init__(self, scenario: Scenario, policy: Policy, streams: Streams) -> None:
+        self.scenario = scenario
+        self.policy = policy
+        self.streams = streams
+        self.env = simpy.Environment()
+        self.faults = FaultTimeline(scenario.faults)
+        c = scenario.clients
+        self.horizon_s = scenario.duration_s + c.job_timeout_s + c.request_timeout_s + 1.0
+        self.rec = Recorder(self.horizon_s, scenario.bucket_s)
+        self.network = SimNetwork(scenario.network, self.faults, streams.network)
+        self.service = JobService(self.env, scenario.service, self.faults, streams.service)
+        self.request_timeout_s = c.request_timeout_s
+        self.job_timeout_s = c.job_timeout_s
+        self.follow_stream = c.follow_stream
+        self.progress_events = max(1, scenario.service.progress_events)
+        self.stream_retry_s = scenario.service.stream_retry_s
+        self.open_streams: dict[int, simpy.Event] = {}
+        self.shared = c.budget_scope is BudgetScope.SHARED
+        self._shared_budget = policy.retry.budget.new() if policy.retry.budget else None
+        self._shared_breaker = policy.retry.breaker.new() if policy.retry.breaker else None
+        self.active_clients = 0
+        self.arrivals_done = False
+        self.all_done = self.env.event()
+
+    def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
+        """The shared budget and breaker, or fresh ones for a new client."""
+        if self.shared:
+            return self._shared_budget, self._shared_breaker
+        r = self.policy.retry
+        return (r.budget.new() if r.budget else None, r.breaker.new() if r.breaker else None)
+
+    # ------------------------------------------------------------------ processes
+
+    def _client_done(self) -> None:
+        self.active_clients -= 1
+        if self.active_clients == 0 and self.arrivals_done and not self.all_done.triggered:
+            self.all_done.succeed()
+
+    def _spawn(self, gen: simpy.events.ProcessGenerator) -> simpy.Process:
+        """Start a client process, counted from now (not from its first step)."""
+        self.active_clients += 1
+        return self.env.process(self._wrap(gen))
+
+    def _wrap(self, gen: simpy.events.ProcessGenerator) -> simpy.events.ProcessGenerator:
+        try:
+            yield from gen
+        finally:
+            self._client_done()
+
+    def _open_loop(
+        self, times_s: np.ndarray, service_s: np.ndarray
+    ) -> simpy.events.ProcessGenerator:
+        env = self.env
+        row = Row()
+        kind = self.scenario.service.kind
+        for t, s in zip(times_s.tolist(), service_s.tolist(), strict=True):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            index = self.rec.new_job(env.now)
+            if kind is ServiceKind.OCC:
+                body = occ_client(self, index, row)
+            elif kind is ServiceKind.RPC:
+                body = rpc_client(self, index, s)
+            else:
+                body = job_client(self, index, s)
+            self._spawn(body)
+        self.arrivals_done = True
+        if self.active_clients == 0 and not self.all_done.triggered:
+            self.all_done.succeed()
+
+    def _closed_loop_user(self, start_s: float, think: ClosedLoop) -> simpy.events.ProcessGenerator:
+        env = self.env
+        yield env.timeout(start_s)
+        while env.now < self.scenario.duration_s:
+            index = self.rec.new_job(env.now)
+            service_s = self.scenario.service.service_time.sample_s(self.streams.service)
+            yield from job_client(self, index, service_s)
+            yield env.timeout(think.think.sample_s(self.streams.think))
+
+    def _closed_loop(
+        self, starts_s: np.ndarray, think: ClosedLoop
+    ) -> simpy.events.ProcessGenerator:
+        users = [self._spawn(self._closed_loop_user(s, think)) for s in starts_s]
+        self.arrivals_done = True
+        yield self.env.all_of(users)
+
+    def _sampler(self) -> simpy.events.ProcessGenerator:
+        env, rec, svc = self.env, self.rec, self.service
+        g = rec.gauges
+        for b in range(rec.n):
+            yield env.timeout(self.scenario.bucket_s)
+            g["in_flight"][b] = rec.in_flight
+            g["queue_length"][b] = len(svc.queue)
+            g["busy_slots"][b] = svc.busy
+            g["active_instances"][b] = svc.capacity() // max(1, self.scenario.service.concurrency)
+            g["clients_connected"][b] = rec.connected
+            g["clients_reconnecting"][b] = rec.reconnecting
+            g["clients_disconnected"][b] = rec.disconnected
+
+    def _stream_drops(self) -> simpy.events.ProcessGenerator:
+        env, rng = self.env, self.streams.faults
+        drops = sorted(
+            (f for f in self.scenario.faults if f.kind is FaultKind.STREAM_DROP),
+            key=lambda f: f.start_s,
+        )
+        times: list[tuple[float, float]] = []
+        for f in drops:
+            t = f.start_s
+            while t < f.end_s:
+                times.append((t, f.fraction))
+                if f.every_s is None:
+                    break
+                t += f.every_s
+        for t, fraction in sorted(times):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            for index, cut in list(self.open_streams.items()):
+                if fraction >= 1.0 or rng.random() < fraction:
+                    if not cut.triggered:
+                        cut.succeed()
+                    self.open_streams.pop(index, None)
+
+    def _capacity_restores(self) -> simpy.events.ProcessGenerator:
+        ends = sorted(f.end_s for f in self.scenario.faults if f.kind is FaultKind.CAPACITY_DROP)
+        for t in ends:
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            self.service._drain()
+
+    def _progress(self, report: Progress, label: str) -> simpy.events.ProcessGenerator:
+        step = self.scenario.duration_s / 10
+        for i in range(1, 11):
+            yield self.env.timeout(step)
+            report(f"{label}: {i * 10}% of {self.scenario.duration_s:g} s simulated")
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, progress: Progress | None = None, label: str = "") -> Recorder:
+        env, sc = self.env, self.scenario
+        times = arrival_times_s(sc, self.streams.arrivals)
+        if isinstance(sc.clients.arrival, ClosedLoop):
+            env.process(self._closed_loop(times, sc.clients.arrival))
+        else:
+            service_s = np.array(
+                [sc.service.service_time.sample_s(self.streams.service) for _ in range(len(times))]
+            )
+            env.process(self._open_loop(times, service_s))
+        env.process(self._sampler())
+        env.process(self._stream_drops())
+        env.process(self._capacity_restores())
+        if progress is not None:
+            env.process(self._progress(progress, label))
+        deadline = env.timeout(self.horizon_s)
+        env.run(until=self.all_done | deadline)
+        self.rec.end_s = env.now
+        self.rec.degraded_accepts = self.service.degraded_accepts
+        return self.rec
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRun:
+    """The recorder of one policy in one replication."""
+
+    policy: Policy
+    replication: int
+    recorder: Recorder
+
+
+def run_policy(
+    scenario: Scenario,
+    policy: Policy,
+    seed: int | None = None,
+    replication: int = 0,
+    progress: Progress | None = None,
+) -> PolicyRun:
+    """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers."""
+    streams = Streams.from_seed(scenario.seed if seed is None else seed, replication)
+    world = World(scenario, policy, streams)
+    rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
+    return PolicyRun(policy, replication, rec)

@@ -1,0 +1,205 @@
+"""The job service: a serverless container platform (Cloud Run style).
+
+``instances x concurrency`` slots serve jobs; beyond them a bounded queue waits;
+beyond that the service answers 503 (with Retry-After when configured). An
+optional token bucket answers 429. Autoscaling adds instances after a cold
+start. Outages answer 503 or refuse; a capacity drop removes instances; a store
+outage degrades gracefully (accept, keep state elsewhere) or fails with 503.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import simpy
+
+from sim.scenario.model import FaultKind, OutageAnswer, Service, StoreOnOutage
+from sim.world.faults import FaultTimeline
+
+
+@dataclass(slots=True)
+class Job:
+    """A job the service accepted. Times in simulated seconds; -1 until known."""
+
+    client: int
+    service_s: float
+    on_done: Callable[[Job], None]
+    accepted_s: float = -1.0
+    started_s: float = -1.0
+    finished_s: float = -1.0
+    degraded: bool = False
+
+    def emitted_by(self, t_s: float, events: int) -> int:
+        """Progress events (the last one is the result) the server has emitted by ``t_s``."""
+        if self.started_s < 0 or t_s < self.started_s:
+            return 0
+        if self.finished_s >= 0 and t_s >= self.finished_s:
+            return events
+        if self.service_s <= 0:
+            return events
+        return min(events, int((t_s - self.started_s) * events / self.service_s))
+
+
+class Answer:
+    """The service's answer to a request: ``status`` or ``refused``."""
+
+    __slots__ = ("refused", "retry_after_s", "status")
+
+    def __init__(
+        self, status: int = 201, retry_after_s: float | None = None, refused: bool = False
+    ):
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.refused = refused
+
+
+ACCEPTED = Answer(201)
+OK = Answer(200)
+REFUSED = Answer(0, refused=True)
+
+
+class JobService:
+    """Slots, a queue, a rate limiter, autoscaling and the service-side faults."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: Service,
+        faults: FaultTimeline,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.faults = faults
+        self.rng = rng
+        self.instances = spec.instances  # warm instances
+        self.starting = 0  # instances in cold start
+        self.busy = 0
+        self.queue: deque[Job] = deque()
+        self.tokens = float(spec.rate_limit.burst) if spec.rate_limit else 0.0
+        self.tokens_at_s = 0.0
+        self.degraded_accepts = 0
+        self.queue_wait_s: list[float] = []  # accepted -> started, per job started
+        if spec.autoscale is not None:
+            env.process(self._autoscaler())
+
+    # ------------------------------------------------------------------ capacity
+
+    def capacity(self) -> int:
+        """Slots usable now: warm instances (less a capacity drop) x concurrency."""
+        instances = self.instances
+        drop = self.faults.active(FaultKind.CAPACITY_DROP, self.env.now)
+        if drop is not None:
+            instances = min(instances, drop.instances)
+        return instances * self.spec.concurrency
+
+    def _autoscaler(self) -> simpy.events.ProcessGenerator:
+        auto = self.spec.autoscale
+        assert auto is not None
+        per_instance = self.spec.concurrency * auto.target_utilization
+        while True:
+            yield self.env.timeout(auto.interval_s)
+            demand = self.busy + len(self.queue)
+            wanted = min(
+                auto.max_instances, max(self.spec.instances, math.ceil(demand / per_instance))
+            )
+            if wanted > self.instances + self.starting:
+                for _ in range(wanted - self.instances - self.starting):
+                    self.starting += 1
+                    self.env.process(self._cold_start(auto.cold_start_s))
+            elif wanted < self.instances and self.starting == 0:
+                self.instances -= 1  # scale down one idle instance per interval
+
+    def _cold_start(self, delay_s: float) -> simpy.events.ProcessGenerator:
+        yield self.env.timeout(delay_s)
+        self.starting -= 1
+        self.instances += 1
+        self._drain()
+
+    # ------------------------------------------------------------------ requests
+
+    def _rate_limited(self, now: float) -> bool:
+        rl = self.spec.rate_limit
+        if rl is None:
+            return False
+        self.tokens = min(float(rl.burst), self.tokens + (now - self.tokens_at_s) * rl.rate_per_s)
+        self.tokens_at_s = now
+        if self.tokens < 1.0:
+            return True
+        self.tokens -= 1.0
+        return False
+
+    def _fault_answer(self, now: float) -> Answer | None:
+        outage = self.faults.active(FaultKind.OUTAGE, now)
+        if outage is not None:
+            if outage.answer is OutageAnswer.REFUSE:
+                return REFUSED
+            return Answer(503, outage.retry_after_s)
+        errors = self.faults.active(FaultKind.ERRORS, now)
+        if errors is not None and (
+            errors.probability >= 1 or self.rng.random() < errors.probability
+        ):
+            return Answer(errors.status)
+        return None
+
+    def create(self, job: Job) -> Answer:
+        """``POST /api/ai/jobs`` arriving now: 201 (job admitted), 429, 503 or refused."""
+        now = self.env.now
+        answer = self._fault_answer(now)
+        if answer is not None:
+            return answer
+        if self._rate_limited(now):
+            rl = self.spec.rate_limit
+            assert rl is not None
+            return Answer(429, rl.retry_after_s)
+        if self.faults.active(FaultKind.STORE_OUTAGE, now) is not None:
+            if self.spec.store_on_outage is StoreOnOutage.FAIL:
+                return Answer(503, self.spec.retry_after_s)
+            job.degraded = True
+            self.degraded_accepts += 1
+        if self.busy < self.capacity():
+            job.accepted_s = now
+            self._start(job)
+            return ACCEPTED
+        if len(self.queue) < self.spec.queue_limit:
+            job.accepted_s = now
+            self.queue.append(job)
+            return ACCEPTED
+        return Answer(503, self.spec.retry_after_s)
+
+    def call(self, job: Job) -> Answer | None:
+        """A synchronous call arriving now: an immediate refusal, or None when the work
+        was admitted (``job.on_done`` fires when it is done, whoever still waits)."""
+        answer = self.create(job)
+        return None if answer is ACCEPTED else answer
+
+    def connect_stream(self) -> Answer:
+        """``GET /api/ai/jobs/{id}/stream`` arriving now: 200, or the fault's answer."""
+        answer = self._fault_answer(self.env.now)
+        return OK if answer is None else answer
+
+    # ------------------------------------------------------------------ work
+
+    def _start(self, job: Job) -> None:
+        self.busy += 1
+        job.started_s = self.env.now
+        self.queue_wait_s.append(job.started_s - job.accepted_s)
+        done = self.env.timeout(job.service_s, job)
+        done.callbacks.append(self._finish)
+
+    def _finish(self, event: simpy.events.Event) -> None:
+        job = cast(Job, event.value)
+        job.finished_s = self.env.now
+        self.busy -= 1
+        self._drain()
+        job.on_done(job)
+
+    def _drain(self) -> None:
+        cap = self.capacity()
+        while self.queue and self.busy < cap:
+            self._start(self.queue.popleft())

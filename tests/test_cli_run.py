@@ -1,0 +1,63 @@
+"""`herdlab run`: files written, a summary printed, user mistakes reported cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .simhelp import SCENARIOS
+from .test_cli import herdlab
+
+
+def test_run_writes_results_and_csvs_and_prints_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = herdlab(
+        "run", str(SCENARIOS / "cloud-run-503-burst.yaml"), "--out", str(out), "--quiet"
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "results.json").read_text())
+    assert record["complete"] is True
+    names = [p["name"] for p in record["policies"]]
+    assert names == ["seed-default", "no-retry"]
+    for p in record["policies"]:
+        assert (out / p["timeseries"]).exists()
+        assert set(p["summary"]) >= {
+            "success_rate",
+            "attempts_per_job",
+            "completion_s",
+            "peak_offered_per_s",
+            "peak_load_ratio",
+            "recovery_s",
+            "outcomes",
+            "server_calls",
+            "events_lost",
+            "events_duplicated",
+        }
+    # the seed's test: 503s, then every client succeeds with seed-default
+    assert record["policies"][0]["summary"]["success_rate"] == 1.0
+    assert "seed-default" in result.stdout and "success" in result.stdout
+
+
+def test_run_only_the_named_policy(tmp_path: Path) -> None:
+    result = herdlab(
+        "run",
+        str(SCENARIOS / "job-timeout.yaml"),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--policy",
+        "full-jitter",
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert [p["name"] for p in record["policies"]] == ["full-jitter"]
+    assert record["policies"][0]["summary"]["outcomes"]["timed_out"] == 50
+
+
+def test_run_on_a_broken_scenario_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nduration_s: 10\n")
+    result = herdlab("run", str(bad), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert "clients: is required but missing" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,170 @@
+"""One test per fault kind: each shows up where and when the scenario says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim.world.metrics import JobOutcome
+
+from .simhelp import base, run_world, scenario_from
+
+
+def window(world, name: str, start_s: float, end_s: float) -> int:  # type: ignore[no-untyped-def]
+    b = world.scenario.bucket_s
+    return int(world.rec.counters[name][int(start_s / b) : int(end_s / b)].sum())
+
+
+def outside(world, name: str, start_s: float, end_s: float) -> int:  # type: ignore[no-untyped-def]
+    return int(world.rec.counters[name].sum()) - window(world, name, start_s, end_s)
+
+
+def test_outage_503_rejects_only_inside_its_window_and_seed_retries_succeed(tmp_path: Path) -> None:
+    w = run_world(scenario_from(tmp_path, base("  - {kind: outage, start_s: 5, end_s: 7}")))
+    assert window(w, "rejected_503", 4.9, 7) > 0
+    assert outside(w, "rejected_503", 4.9, 7) == 0
+    assert w.rec.outcome.count(JobOutcome.COMPLETED) == len(w.rec.outcome)
+
+
+def test_outage_refuse_gives_connection_refused(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(tmp_path, base("  - {kind: outage, start_s: 5, end_s: 7, answer: refuse}"))
+    )
+    assert window(w, "error_refused", 4.9, 7) > 0
+    assert w.rec.counters["rejected_503"].sum() == 0
+    # the seed plan does not retry a refused connection: those clients fail
+    assert JobOutcome.FAILED in w.rec.outcome
+
+
+def test_latency_spike_slows_answers_into_timeouts(tmp_path: Path) -> None:
+    spike = (
+        "  - {kind: latency_spike, start_s: 5, end_s: 10,"
+        " extra_latency: {kind: constant, value_s: 3}}"
+    )
+    w = run_world(scenario_from(tmp_path, base(spike)))
+    assert window(w, "error_timeout", 5, 10) > 0  # 3 s extra > the 2 s request timeout
+    assert outside(w, "error_timeout", 5, 10) == 0
+
+
+def test_loss_makes_clients_wait_for_their_timeout(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(tmp_path, base("  - {kind: loss, start_s: 5, end_s: 10, probability: 0.5}"))
+    )
+    lost = window(w, "error_timeout", 5, 10)
+    sent = (
+        window(w, "offered_first", 5, 10)
+        + window(w, "offered_retry", 5, 10)
+        + window(w, "offered_reconnect", 5, 10)
+    )
+    assert 0.3 < lost / sent < 0.7
+
+
+def test_reset_gives_econnreset(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(tmp_path, base("  - {kind: reset, start_s: 5, end_s: 10, probability: 1}"))
+    )
+    assert window(w, "error_reset", 5, 10) > 0
+    assert outside(w, "error_reset", 5, 10) == 0
+
+
+def test_refuse_fault_gives_econnrefused(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(tmp_path, base("  - {kind: refuse, start_s: 5, end_s: 10}", "full-jitter"))
+    )
+    assert window(w, "error_refused", 5, 10) > 0
+
+
+def test_partition_loses_everything_in_its_window(tmp_path: Path) -> None:
+    w = run_world(scenario_from(tmp_path, base("  - {kind: partition, start_s: 5, end_s: 6}")))
+    sent = window(w, "offered_first", 5, 6) + window(w, "offered_retry", 5, 6)
+    assert sent > 0 and window(w, "error_timeout", 5, 6) == sent
+
+
+def test_stream_drop_cuts_streams_and_resume_loses_nothing(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(
+            tmp_path, base("  - {kind: stream_drop, start_s: 8, end_s: 9, fraction: 1.0}")
+        )
+    )
+    assert sum(w.rec.reconnects) > 0
+    assert window(w, "offered_reconnect", 8, 20) == sum(w.rec.reconnects)
+    assert sum(w.rec.events_lost) == 0 and sum(w.rec.events_duplicated) == 0
+
+
+def test_stream_drop_without_resume_duplicates_events(tmp_path: Path) -> None:
+    text = base("  - {kind: stream_drop, start_s: 8, end_s: 9}").replace(
+        "  - seed-default", "  - {name: restart, base: seed-default, reconnect: {resume: false}}"
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert sum(w.rec.events_duplicated) > 0
+
+
+def test_store_outage_degrades_gracefully(tmp_path: Path) -> None:
+    w = run_world(scenario_from(tmp_path, base("  - {kind: store_outage, start_s: 2, end_s: 6}")))
+    assert w.service.degraded_accepts > 0
+    assert w.rec.counters["rejected_503"].sum() == 0
+
+
+def test_store_outage_fails_with_503_when_configured(tmp_path: Path) -> None:
+    text = base("  - {kind: store_outage, start_s: 2, end_s: 6}").replace(
+        "  progress_events: 10", "  progress_events: 10\n  store_on_outage: fail"
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert w.service.degraded_accepts == 0
+    assert window(w, "rejected_503", 1.9, 6) > 0
+
+
+def test_capacity_drop_queues_work_then_drains(tmp_path: Path) -> None:
+    w = run_world(
+        scenario_from(
+            tmp_path, base("  - {kind: capacity_drop, start_s: 2, end_s: 8, instances: 0}")
+        )
+    )
+    b = w.scenario.bucket_s
+    queue = w.rec.gauges["queue_length"]
+    busy = w.rec.gauges["busy_slots"]
+    assert queue[int(7 / b)] > 0
+    assert queue[int(12 / b)] < queue[int(7 / b)]
+    assert w.rec.gauges["active_instances"][int(5 / b)] == 0
+    assert busy.max() <= 100
+
+
+def test_errors_fault_answers_its_status(tmp_path: Path) -> None:
+    fault = "  - {kind: errors, start_s: 5, end_s: 10, probability: 1, status: 502}"
+    w = run_world(scenario_from(tmp_path, base(fault)))
+    assert window(w, "rejected_other", 4.9, 10) > 0
+    assert outside(w, "rejected_other", 4.9, 10) == 0
+
+
+def test_rate_limit_answers_429_and_retry_after_is_honoured(tmp_path: Path) -> None:
+    text = base(count=300, spread=1).replace(
+        "  progress_events: 10",
+        "  progress_events: 10\n  rate_limit: {rate_per_s: 50, burst: 10, retry_after_s: 2}",
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert w.rec.counters["rejected_429"].sum() > 0
+
+
+def test_job_deadline_gives_a_clear_timed_out_outcome(tmp_path: Path) -> None:
+    w = run_world(scenario_from(tmp_path, base(job_timeout=1.5, count=20)))
+    assert set(w.rec.outcome) == {JobOutcome.TIMED_OUT}
+    ends = np.asarray(w.rec.ended_s) - np.asarray(w.rec.arrival_s)
+    assert np.allclose(ends, 1.5)
+
+
+def test_autoscaling_adds_instances_after_a_cold_start(tmp_path: Path) -> None:
+    text = (
+        base(count=600, spread=5)
+        .replace(
+            "  progress_events: 10",
+            "  progress_events: 10\n"
+            "  autoscale: {max_instances: 8, cold_start_s: 3, interval_s: 1}",
+        )
+        .replace("queue_limit: 50", "queue_limit: 1000")
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    instances = w.rec.gauges["active_instances"]
+    b = w.scenario.bucket_s
+    assert instances[int(2.9 / b)] == 2  # nothing is warm before a cold start ends
+    assert instances.max() > 2
