@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from reports.data import ResultsError, load_results
+from reports.html import write_report
 from sim import __version__
 from sim.policies.describe import describe_policy
 from sim.results import run_scenario
@@ -155,6 +157,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)")
     print(summary_table(record))
     print(f"results: {out_dir}/results.json")
+    if not args.no_report:
+        report = write_report(load_results(out_dir), out_dir / "report.html")
+        print(f"report:  {report}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    directory = Path(args.results_dir)
+    try:
+        results = load_results(directory)
+    except ResultsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.output) if args.output else directory / "report.html"
+    write_report(results, out)
+    print(f"report: {out}")
     return 0
 
 
@@ -189,7 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="output directory (default out/SCENARIO_NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="charts and a self-contained HTML report of a results dir")
+    p.add_argument("results_dir", metavar="RESULTS_DIR")
+    p.add_argument("-o", "--output", metavar="FILE", help="default RESULTS_DIR/report.html")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     p.set_defaults(func=cmd_schema)

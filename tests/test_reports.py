@@ -1,0 +1,108 @@
+"""Charts hold the data of the results they draw; the HTML report is whole and self-contained."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports.charts import all_charts, herd
+from reports.data import load_results
+from reports.html import write_report
+from sim.results import run_scenario
+
+from .simhelp import base, scenario_from
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("results")
+    text = base(
+        "  - {kind: outage, start_s: 5, end_s: 9}\n  - {kind: stream_drop, start_s: 12, end_s: 13}"
+    )
+    text = text.replace("  - seed-default", "  - seed-default\n  - full-jitter")
+    scenario = scenario_from(tmp, text)
+    run_scenario(scenario, tmp / "out", replications=2)
+    return tmp / "out"
+
+
+def test_herd_chart_lines_hold_the_series_from_results(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    fig = herd(results)
+    ax = fig.axes[0]
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    for p in results.policies:
+        b = results.bucket_s
+        expected = (
+            p.series["offered_first"] + p.series["offered_retry"] + p.series["offered_reconnect"]
+        ) / b
+        np.testing.assert_allclose(lines[f"total:{p.name}"].get_ydata(), expected)
+        np.testing.assert_allclose(lines[f"total:{p.name}"].get_xdata(), p.series["t_s"])
+    assert lines["capacity"].get_ydata()[0] == pytest.approx(results.scenario["capacity_per_s"])
+
+
+def test_fault_windows_are_shaded_at_their_times(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    ax = herd(results).axes[0]
+    spans = [p for p in ax.patches if p.get_gid() == "fault"]
+    got = sorted((round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in spans)
+    assert got == [(5.0, 9.0), (12.0, 13.0)]
+
+
+def test_policy_colours_agree_across_charts(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    charts = all_charts(results)
+    herd_colour = {
+        line.get_gid().split(":")[1]: line.get_color()
+        for line in charts["herd"].axes[0].get_lines()
+        if (line.get_gid() or "").startswith("total:")
+    }
+    service_colour = {
+        line.get_gid().split(":")[1]: line.get_color()
+        for line in charts["service"].axes[0].get_lines()
+        if line.get_gid()
+    }
+    assert herd_colour == service_colour
+    assert len(set(herd_colour.values())) == len(herd_colour)
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_report_contains_every_chart_and_the_table_and_nothing_external(
+    results_dir: Path, tmp_path: Path
+) -> None:
+    out = write_report(load_results(results_dir), tmp_path / "report.html", tmp_path / "charts")
+    text = out.read_text()
+    parser = _Collector()
+    parser.feed(text)
+    ids = {attrs.get("id") for _, attrs in parser.tags}
+    for stem in ("herd", "service", "completion_cdf", "attempts", "summary", "streams"):
+        assert f"chart-{stem}" in ids
+        assert (tmp_path / "charts" / f"{stem}.png").exists()
+    assert "summary" in ids
+    assert text.count("<svg") >= 6
+    for tag, attrs in parser.tags:
+        for key in ("src", "href"):
+            value = attrs.get(key) or ""
+            assert not value.startswith(("http:", "https:", "//")), (tag, key, value)
+    assert "<script" not in text and "@import" not in text
+    assert "★" in text and "sha256" in text
+
+
+def test_same_results_give_the_same_report_bytes(results_dir: Path, tmp_path: Path) -> None:
+    results = load_results(results_dir)
+    a = write_report(results, tmp_path / "a.html", tmp_path / "ca").read_bytes()
+    b = write_report(results, tmp_path / "b.html", tmp_path / "cb").read_bytes()
+    assert a == b
+    assert (tmp_path / "ca" / "herd.svg").read_bytes() == (
+        tmp_path / "cb" / "herd.svg"
+    ).read_bytes()
