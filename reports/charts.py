@@ -12,9 +12,11 @@ from reports.data import Results
 from reports.style import CAPACITY_COLOUR, FAULT_SHADE, RC, colours
 
 
-def _shade_faults(ax: Any, results: Results) -> None:
+def _shade_faults(ax: Any, results: Results, labels: bool = True) -> None:
     for i, f in enumerate(results.scenario["faults"]):
         ax.axvspan(f["start_s"], f["end_s"], color=FAULT_SHADE, alpha=0.18, lw=0, gid="fault")
+        if not labels:
+            continue
         ax.annotate(
             f["label"],
             xy=(f["start_s"], 1.0),
@@ -89,17 +91,15 @@ def service_view(results: Results) -> Any:
                 ax.plot(
                     t, p.series[key], color=col[p.name], lw=1.3, label=p.name, gid=f"{key}:{p.name}"
                 )
-        for ax, label in zip(
-            axes, ("queue length (jobs)", "busy slots", "active instances"), strict=True
-        ):
+        labels = ("queue length (jobs)", "busy slots", "active instances")
+        for i, (ax, label) in enumerate(zip(axes, labels, strict=True)):
             ax.set_ylabel(label)
-            ax.set_ylim(bottom=0)
-            _shade_faults(ax, results)
-        axes[0].axhline(results.scenario["slots"], lw=0)  # keep the scale honest
+            ax.set_ylim(bottom=0, top=max(1.0, ax.get_ylim()[1]))
+            _shade_faults(ax, results, labels=i == 0)
         axes[-1].set_xlabel("time (s)")
         axes[-1].set_xlim(0, results.scenario["duration_s"])
         axes[0].set_title(f"{results.scenario['name']}: the service under each policy")
-        axes[0].legend(loc="upper right")
+        axes[-1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=4, frameon=False)
         return fig
 
 
@@ -121,9 +121,10 @@ def streams(results: Results) -> Any:
                 )
             ax.set_title(key.replace("clients_", "").capitalize())
             ax.set_xlabel("time (s)")
-            _shade_faults(ax, results)
+            ax.set_xlim(0, results.scenario["duration_s"])
+            _shade_faults(ax, results, labels=ax is axes[0])
         axes[0].set_ylabel("clients (progress streams)")
-        axes[0].legend(loc="upper right")
+        axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=4, frameon=False)
         fig.suptitle(f"{results.scenario['name']}: progress-stream connection state")
         return fig
 

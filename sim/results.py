@@ -100,8 +100,8 @@ def slug(name: str) -> str:
 
 def timeseries_csv(rec: Recorder, scenario: Scenario) -> str:
     """Per-bucket counters (by send time) and gauges (at bucket end)."""
-    n = max(math.ceil(scenario.duration_s / scenario.bucket_s), rec.bucket(rec.end_s) + 1)
-    n = min(n, rec.n)
+    # buckets the sampler closed before the run ended: later gauges were never sampled
+    n = min(max(1, int(rec.end_s / scenario.bucket_s)), rec.n)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["t_s", *COUNTERS, *GAUGES])
