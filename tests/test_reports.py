@@ -106,3 +106,39 @@ def test_same_results_give_the_same_report_bytes(results_dir: Path, tmp_path: Pa
     assert (tmp_path / "ca" / "herd.svg").read_bytes() == (
         tmp_path / "cb" / "herd.svg"
     ).read_bytes()
+
+
+def test_policy_plot_draws_one_box_per_retry_with_the_sampled_medians() -> None:
+    from reports.policy_plot import policy_delays
+    from sim.policies.describe import delay_samples
+    from sim.policies.presets import preset
+
+    samples = {
+        name: delay_samples(preset(name).retry.backoff, 3, draws=2000, seed=1)
+        for name in ("seed-default", "full-jitter")
+    }
+    ax = policy_delays(samples).axes[0]
+    boxes = [p for p in ax.patches if (p.get_gid() or "").startswith("box:")]
+    assert len(boxes) == 6
+    medians = sorted(
+        round(float(line.get_ydata()[0]), 6)
+        for line in ax.get_lines()
+        if len(line.get_ydata()) == 2
+        and line.get_ydata()[0] == line.get_ydata()[1]
+        and line.get_xdata()[1] - line.get_xdata()[0] < 0.5
+    )
+    expected = sorted(
+        round(float(np.median(s[:, n]) * 1000), 6) for s in samples.values() for n in range(3)
+    )
+    for value in expected:
+        assert any(abs(value - m) < 1e-6 for m in medians), value
+
+
+def test_policy_plot_command_writes_png_and_svg(tmp_path: Path) -> None:
+    from .test_cli import herdlab
+
+    result = herdlab(
+        "policy", "plot", "seed-default", "decorrelated-v2", "-o", str(tmp_path / "p.png")
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "p.svg").exists()

@@ -24,16 +24,22 @@ class DelayStats:
     mean_s: float
 
 
-def delay_stats(
-    backoff: Backoff, retries: int, draws: int = 10_000, seed: int = 0
-) -> list[DelayStats]:
-    """Draw ``draws`` independent schedules of ``retries`` delays and summarise each retry."""
+def delay_samples(backoff: Backoff, retries: int, draws: int = 10_000, seed: int = 0) -> np.ndarray:
+    """``draws`` independent schedules of ``retries`` delays: shape (draws, retries), seconds."""
     rng = np.random.default_rng(seed)
     samples = np.empty((draws, retries))
     for i in range(draws):
         schedule = backoff.delays_s(rng)
         for n in range(retries):
             samples[i, n] = next(schedule)
+    return samples
+
+
+def delay_stats(
+    backoff: Backoff, retries: int, draws: int = 10_000, seed: int = 0
+) -> list[DelayStats]:
+    """Draw ``draws`` independent schedules of ``retries`` delays and summarise each retry."""
+    samples = delay_samples(backoff, retries, draws, seed)
     out = []
     for n in range(retries):
         col = samples[:, n]
