@@ -20,12 +20,15 @@ import simpy
 from sim.scenario import load_scenario
 from sim.world.run import run_policy
 
+REPEATS = 3
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "thundering-herd.yaml"
 
 
 def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: float) -> int:
-    """The same shape with nothing else: each client sends its requests, each a round trip
-    of two one-way delays, then waits for its job. Returns requests simulated."""
+    """The same request shape with nothing else: each client sends its requests (a round
+    trip of two one-way delays each), the first starts its job (one timeout for the work,
+    an event when it is done), the client waits for that event. No policies, no faults,
+    no metrics. Returns the number of requests simulated."""
     env = simpy.Environment()
     count = 0
     per_client = max(1, round(requests_per_client))
@@ -33,11 +36,14 @@ def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: fl
     def client(at: float):  # type: ignore[no-untyped-def]
         nonlocal count
         yield env.timeout(at)
-        for _ in range(per_client):
+        done = env.event()
+        for i in range(per_client):
             yield env.timeout(latency_s)
+            if i == 0:
+                env.timeout(15.0).callbacks.append(lambda _: done.succeed())
             yield env.timeout(latency_s)
             count += 1
-        yield env.timeout(15.0)
+        yield done
 
     for t in arrivals_s.tolist():
         env.process(client(t))
@@ -52,18 +58,20 @@ def main() -> None:
     scenario = load_scenario(SCENARIO)
     policy = scenario.policy("full-jitter")
 
-    t0 = time.perf_counter()
-    run = run_policy(scenario, policy)
-    sim_s = time.perf_counter() - t0
-    rec = run.recorder
-    requests = int(
-        sum(rec.counters[k].sum() for k in ("offered_first", "offered_retry", "offered_reconnect"))
-    )
-    per_client = requests / len(rec.outcome)
-    arrivals = np.asarray(rec.arrival_s)
-    t0 = time.perf_counter()
-    bare = bare_simpy(arrivals, per_client, 0.02)
-    bare_s = time.perf_counter() - t0
+    # Interleaved, best of REPEATS each: a 2-core machine is noisy, and the best time is
+    # the one least disturbed by anything else running.
+    sim_s = bare_s = float("inf")
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        run = run_policy(scenario, policy)
+        sim_s = min(sim_s, time.perf_counter() - t0)
+        rec = run.recorder
+        offered = ("offered_first", "offered_retry", "offered_reconnect")
+        requests = int(sum(rec.counters[k].sum() for k in offered))
+        per_client = requests / len(rec.outcome)
+        t0 = time.perf_counter()
+        bare = bare_simpy(np.asarray(rec.arrival_s), per_client, 0.02)
+        bare_s = min(bare_s, time.perf_counter() - t0)
     herd_rate = requests / sim_s
     bare_rate = bare / bare_s
     print(f"thundering-herd, full-jitter: {len(rec.outcome):,} clients, {requests:,} requests")

@@ -19,6 +19,7 @@ class Distribution(Protocol):
     @property
     def mean_s(self) -> float: ...
     def sample_s(self, rng: np.random.Generator) -> float: ...
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
     def describe(self) -> str: ...
 
 
@@ -32,6 +33,9 @@ class Constant:
 
     def sample_s(self, rng: np.random.Generator) -> float:
         return self.value_s
+
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, self.value_s)
 
     def describe(self) -> str:
         return f"{self.value_s * 1000:g} ms"
@@ -47,6 +51,9 @@ class Exponential:
 
     def sample_s(self, rng: np.random.Generator) -> float:
         return float(rng.exponential(self.mean))
+
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.exponential(self.mean, n)
 
     def describe(self) -> str:
         return f"Exp(mean {self.mean * 1000:g} ms)"
@@ -72,6 +79,9 @@ class FoldedNormal:
     def sample_s(self, rng: np.random.Generator) -> float:
         return abs(float(rng.normal(self.mean, self.sd_s)))
 
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.abs(rng.normal(self.mean, self.sd_s, n))
+
     def describe(self) -> str:
         return f"|N({self.mean * 1000:g} ms, {self.sd_s * 1000:g} ms)|"
 
@@ -87,6 +97,9 @@ class LogNormal:
 
     def sample_s(self, rng: np.random.Generator) -> float:
         return float(rng.lognormal(math.log(self.median_s), self.sigma))
+
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.lognormal(math.log(self.median_s), self.sigma, n)
 
     def describe(self) -> str:
         return f"LogNormal(median {self.median_s * 1000:g} ms, sigma {self.sigma:g})"
@@ -104,8 +117,33 @@ class Uniform:
     def sample_s(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.low_s, self.high_s))
 
+    def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(self.low_s, self.high_s, n)
+
     def describe(self) -> str:
         return f"U({self.low_s * 1000:g} ms, {self.high_s * 1000:g} ms)"
+
+
+class Sampler:
+    """Draws one value at a time from a distribution, in blocks: one vectorised call per
+    ``block`` draws instead of one Generator call each. Deterministic for a given stream."""
+
+    __slots__ = ("block", "buffer", "dist", "i", "rng")
+
+    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
+        self.dist = dist
+        self.rng = rng
+        self.block = block
+        self.buffer: list[float] = []
+        self.i = 0
+
+    def __call__(self) -> float:
+        if self.i >= len(self.buffer):
+            self.buffer = self.dist.samples_s(self.rng, self.block).tolist()
+            self.i = 0
+        value = self.buffer[self.i]
+        self.i += 1
+        return value
 
 
 def _normal_cdf(x: float) -> float:

@@ -75,7 +75,7 @@ class RetryPolicy:
         breaker: CircuitBreaker | None = None,
     ) -> RetryRun:
         """Begin one request at ``now_s``; budget and breaker are the caller's runtime state."""
-        return RetryRun(self, now_s, self.backoff.delays_s(rng), budget, breaker)
+        return RetryRun(self, now_s, rng, budget, breaker)
 
 
 class RetryRun:
@@ -88,6 +88,7 @@ class RetryRun:
         "delays",
         "policy",
         "receipt",
+        "rng",
         "started_s",
     )
 
@@ -95,13 +96,14 @@ class RetryRun:
         self,
         policy: RetryPolicy,
         now_s: float,
-        delays: Iterator[float],
+        rng: np.random.Generator,
         budget: RetryBudget | None,
         breaker: CircuitBreaker | None,
     ) -> None:
         self.policy = policy
         self.started_s = now_s
-        self.delays = delays
+        self.rng = rng
+        self.delays: Iterator[float] | None = None  # made at the first retry: most never retry
         self.budget = budget
         self.breaker = breaker
         self.attempts = 0
@@ -132,6 +134,8 @@ class RetryRun:
             return Decision(Action.FAIL, reason=f"not retryable: {outcome.label}")
         if self.attempts >= policy.max_attempts:
             return Decision(Action.GIVE_UP, reason=f"{self.attempts} attempts made")
+        if self.delays is None:
+            self.delays = policy.backoff.delays_s(self.rng)
         delay_s = next(self.delays)
         hint = outcome.retry_after_s
         if policy.honour_retry_after and hint is not None:

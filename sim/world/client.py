@@ -4,6 +4,7 @@ follow its progress stream under the reconnect policy, until exactly one outcome
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
@@ -40,7 +41,9 @@ def _record_answer(w: World, sent_s: float, answer: Answer) -> Outcome:
     return Outcome(status=status, retry_after_s=answer.retry_after_s)
 
 
-def request(w: World, kind: str, send: object) -> simpy.events.ProcessGenerator:
+def request(
+    w: World, kind: str, send: Callable[..., Answer], *args: Job
+) -> simpy.events.ProcessGenerator:
     """One HTTP request through the network to the service; returns its Outcome.
 
     ``send`` is called when the request reaches the service and returns the
@@ -69,7 +72,7 @@ def request(w: World, kind: str, send: object) -> simpy.events.ProcessGenerator:
             rec.count("error_timeout", sent_s)
             return _TIMEOUT
         yield env.timeout(there_s)
-        answer: Answer = send()  # type: ignore[operator]
+        answer = send(*args)
         if there_s + back_s > timeout_s:
             yield env.timeout(timeout_s - there_s)
             rec.count("error_timeout", sent_s)
@@ -154,10 +157,6 @@ def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.Proces
         rec.in_flight -= 1
 
 
-def _triggered(event: simpy.Event) -> bool:
-    return bool(event.triggered)
-
-
 def job_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
     """One user's job, from ``POST /api/ai/jobs`` to its outcome."""
     env, rec, policy = w.env, w.rec, w.policy
@@ -165,12 +164,12 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
     deadline_s = start_s + w.job_timeout_s
     budget, breaker = w.budget_and_breaker()
     run = policy.retry.start(start_s, w.streams.policy, budget, breaker)
-    done = env.event()
+    wait = Wait(env, deadline_s)
     current: list[Job] = []
 
     def on_done(job: Job) -> None:
-        if current and job is current[0] and not done.triggered:
-            done.succeed(job)
+        if current and job is current[0]:
+            wait.job_done()
 
     # ---------------------------------------------------------------- create
     while True:
@@ -178,7 +177,7 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
         if run.before_attempt(env.now):
             kind = "offered_first" if run.attempts == 1 else "offered_retry"
             current[:] = [attempt_job]
-            outcome = yield from request(w, kind, lambda j=attempt_job: w.service.create(j))
+            outcome = yield from request(w, kind, w.service.create, attempt_job)
         else:
             rec.count("local_reject", env.now)
             outcome = _LOCAL
@@ -202,16 +201,57 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
 
     # ---------------------------------------------------------------- follow
     if not w.follow_stream:
-        yield done | env.timeout(max(0.0, deadline_s - env.now))
-        rec.end_job(
-            job_index, JobOutcome.COMPLETED if done.triggered else JobOutcome.TIMED_OUT, env.now
-        )
+        if not wait.done:
+            yield wait.arm()
+        rec.end_job(job_index, JobOutcome.COMPLETED if wait.done else JobOutcome.TIMED_OUT, env.now)
         return
-    yield from follow_stream(w, job_index, job, done, deadline_s)
+    yield from follow_stream(w, job_index, job, wait, deadline_s)
+
+
+class Wait:
+    """What a client waits for once its job is accepted: the job's end, a stream cut or
+    its deadline. One event per wait and one deadline timer per client, instead of a
+    SimPy condition over three events each time."""
+
+    __slots__ = ("cut", "deadline_s", "done", "env", "event", "timer")
+
+    def __init__(self, env: simpy.Environment, deadline_s: float) -> None:
+        self.env = env
+        self.deadline_s = deadline_s
+        self.done = False  # the job's result exists on the server
+        self.cut = False  # the current stream was cut
+        self.event: simpy.Event | None = None
+        self.timer: simpy.Event | None = None
+
+    def arm(self) -> simpy.Event:
+        """A fresh event that fires on done, cut or deadline, whichever comes first."""
+        self.cut = False
+        self.event = self.env.event()
+        if self.timer is None:
+            self.timer = self.env.timeout(max(0.0, self.deadline_s - self.env.now))
+            self.timer.callbacks.append(self._fire)
+        return self.event
+
+    def _fire(self, _: object = None) -> None:
+        event = self.event
+        if event is not None and not event.triggered:
+            event.succeed()
+
+    def finished(self) -> bool:
+        """Has the job's result been produced?"""
+        return self.done
+
+    def job_done(self) -> None:
+        self.done = True
+        self._fire()
+
+    def stream_cut(self) -> None:
+        self.cut = True
+        self._fire()
 
 
 def follow_stream(
-    w: World, job_index: int, job: Job, done: simpy.Event, deadline_s: float
+    w: World, job_index: int, job: Job, wait: Wait, deadline_s: float
 ) -> simpy.events.ProcessGenerator:
     """``GET .../stream`` and keep it open; reconnect per policy when it drops."""
     env, rec = w.env, w.rec
@@ -246,18 +286,16 @@ def follow_stream(
             delivered = max(delivered, emitted)
             rec.reconnecting -= 1
             rec.connected += 1
-            if done.triggered:
+            if wait.done:
                 finish(JobOutcome.COMPLETED, "connected")
                 return
-            cut = env.event()
-            w.open_streams[job_index] = cut
-            left_s = deadline_s - env.now
-            yield done | cut | env.timeout(max(0.0, left_s))
+            w.open_streams[job_index] = wait
+            yield wait.arm()
             w.open_streams.pop(job_index, None)
-            if _triggered(done):  # (a helper: mypy narrows the property from the check above)
+            if wait.finished():  # a call: mypy would keep the narrowing from before the yield
                 finish(JobOutcome.COMPLETED, "connected")
                 return
-            if not cut.triggered:
+            if not wait.cut:
                 delivered = job.emitted_by(env.now, events)
                 finish(JobOutcome.TIMED_OUT, "connected")
                 return

@@ -8,13 +8,15 @@ from sim.scenario.model import Fault, FaultKind
 class FaultTimeline:
     """Answers "what is wrong at time t" for the network and the service."""
 
-    __slots__ = ("by_kind", "faults")
+    __slots__ = ("by_kind", "faults", "network_faults")
 
     def __init__(self, faults: tuple[Fault, ...]) -> None:
         self.faults = faults
         self.by_kind: dict[FaultKind, tuple[Fault, ...]] = {
             kind: tuple(f for f in faults if f.kind is kind) for kind in FaultKind
         }
+        network_kinds = (FaultKind.PARTITION, FaultKind.REFUSE, FaultKind.RESET, FaultKind.LOSS)
+        self.network_faults = any(self.by_kind[k] for k in network_kinds)
 
     def active(self, kind: FaultKind, t_s: float) -> Fault | None:
         """The first fault of ``kind`` active at ``t_s``, if any."""

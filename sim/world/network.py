@@ -6,6 +6,7 @@ from enum import Enum
 
 import numpy as np
 
+from sim.distributions import Sampler
 from sim.scenario.model import FaultKind, Network
 from sim.world.faults import FaultTimeline
 
@@ -22,16 +23,19 @@ class Fate(Enum):
 class SimNetwork:
     """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
 
-    __slots__ = ("faults", "latency", "rng")
+    __slots__ = ("faults", "latency", "rng", "spikes")
 
     def __init__(self, network: Network, faults: FaultTimeline, rng: np.random.Generator) -> None:
-        self.latency = network.latency
+        self.latency = Sampler(network.latency, rng)
         self.faults = faults
         self.rng = rng
+        self.spikes = bool(faults.by_kind[FaultKind.LATENCY_SPIKE])
 
     def delay_s(self, t_s: float) -> float:
         """One-way latency of a message sent at ``t_s``, spikes included."""
-        d = self.latency.sample_s(self.rng)
+        d = self.latency()
+        if not self.spikes:
+            return d
         spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)
         if spike is not None and spike.extra_latency is not None:
             d += spike.extra_latency.sample_s(self.rng)
@@ -40,6 +44,8 @@ class SimNetwork:
     def fate(self, t_s: float) -> Fate:
         """The fate of a request sent at ``t_s``."""
         f = self.faults
+        if not f.network_faults:
+            return Fate.DELIVERED
         if f.active(FaultKind.PARTITION, t_s) is not None:
             return Fate.LOST
         for kind, fate in (

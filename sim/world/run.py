@@ -13,7 +13,7 @@ from sim.policies.budget import RetryBudget
 from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
-from sim.world.client import job_client, rpc_client
+from sim.world.client import Wait, job_client, rpc_client
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import Recorder
 from sim.world.network import SimNetwork
@@ -43,7 +43,7 @@ class World:
         self.follow_stream = c.follow_stream
         self.progress_events = max(1, scenario.service.progress_events)
         self.stream_retry_s = scenario.service.stream_retry_s
-        self.open_streams: dict[int, simpy.Event] = {}
+        self.open_streams: dict[int, Wait] = {}
         self.shared = c.budget_scope is BudgetScope.SHARED
         self._shared_budget = policy.retry.budget.new() if policy.retry.budget else None
         self._shared_breaker = policy.retry.breaker.new() if policy.retry.breaker else None
@@ -60,7 +60,7 @@ class World:
 
     # ------------------------------------------------------------------ processes
 
-    def _client_done(self) -> None:
+    def _client_done(self, _: object = None) -> None:
         self.active_clients -= 1
         if self.active_clients == 0 and self.arrivals_done and not self.all_done.triggered:
             self.all_done.succeed()
@@ -68,13 +68,9 @@ class World:
     def _spawn(self, gen: simpy.events.ProcessGenerator) -> simpy.Process:
         """Start a client process, counted from now (not from its first step)."""
         self.active_clients += 1
-        return self.env.process(self._wrap(gen))
-
-    def _wrap(self, gen: simpy.events.ProcessGenerator) -> simpy.events.ProcessGenerator:
-        try:
-            yield from gen
-        finally:
-            self._client_done()
+        proc = self.env.process(gen)
+        proc.callbacks.append(self._client_done)
+        return proc
 
     def _open_loop(
         self, times_s: np.ndarray, service_s: np.ndarray
@@ -143,10 +139,9 @@ class World:
         for t, fraction in sorted(times):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            for index, cut in list(self.open_streams.items()):
+            for index, wait in list(self.open_streams.items()):
                 if fraction >= 1.0 or rng.random() < fraction:
-                    if not cut.triggered:
-                        cut.succeed()
+                    wait.stream_cut()
                     self.open_streams.pop(index, None)
 
     def _capacity_restores(self) -> simpy.events.ProcessGenerator:
@@ -170,9 +165,7 @@ class World:
         if isinstance(sc.clients.arrival, ClosedLoop):
             env.process(self._closed_loop(times, sc.clients.arrival))
         else:
-            service_s = np.array(
-                [sc.service.service_time.sample_s(self.streams.service) for _ in range(len(times))]
-            )
+            service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
             env.process(self._open_loop(times, service_s))
         env.process(self._sampler())
         env.process(self._stream_drops())
@@ -181,7 +174,7 @@ class World:
             env.process(self._progress(progress, label))
         deadline = env.timeout(self.horizon_s)
         env.run(until=self.all_done | deadline)
-        self.rec.end_s = env.now
+        self.rec.close(env.now)
         self.rec.degraded_accepts = self.service.degraded_accepts
         return self.rec
 

@@ -17,7 +17,8 @@ PRE_FAULT_WINDOW_S = 10.0
 
 def offered_per_s(rec: Recorder, bucket_s: float) -> np.ndarray:
     c = rec.counters
-    return (c["offered_first"] + c["offered_retry"] + c["offered_reconnect"]) / bucket_s
+    total = c["offered_first"] + c["offered_retry"] + c["offered_reconnect"]
+    return np.asarray(total, dtype=float) / bucket_s
 
 
 def recovery_s(rec: Recorder, scenario: Scenario) -> float | None:
