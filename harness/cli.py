@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,10 +20,12 @@ from reports.policy_plot import policy_delays
 from reports.style import save
 from sim import __version__
 from sim.policies.describe import delay_samples, describe_policy
+from sim.policies.policy import Policy
 from sim.results import run_scenario
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.grammar import json_schema
 from sim.scenario.loader import load_scenario, resolve_policy
+from sim.scenario.model import Scenario
 from sim.scenario.schema import SCENARIO
 
 EXIT_USAGE = 2
@@ -136,6 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replications < 1:
         print("--replications must be >= 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.mode == "real":
+        return _run_real(args, scenario, policies)
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -162,6 +167,66 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         report = write_report(load_results(out_dir), out_dir / "report.html")
         print(f"report:  {report}")
+    return 0
+
+
+def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> int:
+    from harness.faults import check_realizable
+    from harness.procs import ProcessError
+    from harness.real import run_real, scale_scenario
+
+    if not 0 < args.scale <= 1:
+        print("--scale must be in (0, 1]", file=sys.stderr)
+        return EXIT_USAGE
+    if args.replications != 1:
+        print("--replications applies to --mode sim only", file=sys.stderr)
+        return EXIT_USAGE
+    problems = check_realizable(scale_scenario(scenario, args.scale))
+    if problems:
+        _report_problems(problems)
+        return EXIT_USAGE
+    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-real"
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        record = run_real(
+            scenario, out_dir, policies, seed=args.seed, scale=args.scale, progress=progress
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
+            f" {out_dir}/results.json (marked incomplete)",
+            file=sys.stderr,
+        )
+        return 130
+    except ProcessError as exc:
+        print(f"cannot start the real bench: {exc}", file=sys.stderr)
+        return 1
+    print(f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}")
+    print(summary_table(record))
+    print(f"results: {out_dir}/results.json")
+    if not args.no_report:
+        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.server import ServerConfig, serve
+
+    if args.host not in ("127.0.0.1", "::1", "localhost") and not args.allow_remote:
+        print(
+            f"refusing to listen on {args.host}: herdlab serves loopback only unless"
+            " --allow-remote is given",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    config = ServerConfig(seed=args.seed)
+    if args.scenario:
+        try:
+            config = ServerConfig.from_scenario(load_scenario(args.scenario), args.scale, args.seed)
+        except ScenarioError as exc:
+            _report_problems(exc.problems)
+            return EXIT_USAGE
+    serve(config, args.port, args.redis_url, args.admin, args.host)
     return 0
 
 
@@ -232,7 +297,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default out/SCENARIO_NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
+    p.add_argument(
+        "--mode",
+        choices=("sim", "real"),
+        default="sim",
+        help="sim: the SimPy model; real: the job server through Toxiproxy",
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="real mode: shrink clients and capacity together by F (0 < F <= 1)",
+    )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="run the reference job server")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--scenario", help="take capacity, service times and events from it")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--admin", action="store_true", help="enable the /admin fault API")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("report", help="charts and a self-contained HTML report of a results dir")
     p.add_argument("results_dir", metavar="RESULTS_DIR")
@@ -265,9 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "run":
+        # a terminated run cleans up exactly like an interrupted one
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -1,0 +1,221 @@
+"""Making a scenario's faults for real: Toxiproxy toxics, disabled proxies, and the job
+server's admin faults, each switched on and off on schedule.
+
+Every fault kind maps to one mechanism (README, "Faults for real"). A fault that cannot
+be made for real is refused before anything starts, never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.distributions import Constant, FoldedNormal, Uniform
+from sim.scenario.errors import Problem
+from sim.scenario.model import Fault, FaultKind, OutageAnswer, Scenario, ServiceKind
+
+JOBS_PROXY = "jobs"  # clients -> job server: the API
+STREAMS_PROXY = "streams"  # clients -> job server: progress streams (SSE)
+CLIENT_PROXIES = (JOBS_PROXY, STREAMS_PROXY)
+REDIS_PROXY = "redis"  # job server -> Redis
+STREAM_CUT_S = 1.3  # a cut stays on past one heartbeat (1 s), so every open stream sees it
+
+MECHANISMS = {
+    FaultKind.OUTAGE: "503: the server's admin outage (503 + Retry-After); refuse: the"
+    " clients' proxies disabled (open connections close too)",
+    FaultKind.LATENCY_SPIKE: "Toxiproxy latency toxic (latency, jitter) both ways",
+    FaultKind.LOSS: "Toxiproxy timeout toxic (timeout 0: data dropped), toxicity = probability",
+    FaultKind.RESET: "Toxiproxy reset_peer toxic (timeout 0), toxicity = probability",
+    FaultKind.REFUSE: "the clients' proxies disabled (probability 1 only)",
+    FaultKind.PARTITION: "Toxiproxy timeout toxic both ways",
+    FaultKind.STREAM_DROP: "Toxiproxy limit_data toxic (bytes 0) on the streams' proxy for"
+    " 1.3 s, toxicity = fraction",
+    FaultKind.STORE_OUTAGE: "the server's Redis proxy disabled",
+    FaultKind.CAPACITY_DROP: "the server's admin capacity limit",
+    FaultKind.ERRORS: "the server's admin error injection (status, probability)",
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One switch at ``at_s``: a Toxiproxy call or an admin request."""
+
+    at_s: float
+    label: str
+    toxi: Callable[[Any], None] | None = None  # called with the Toxi wrapper
+    admin: dict[str, Any] | None = None  # POSTed to /admin/faults
+
+
+def _latency_attrs(fault: Fault) -> tuple[int, int] | None:
+    d = fault.extra_latency
+    if isinstance(d, Constant):
+        return round(d.value_s * 1000), 0
+    if isinstance(d, Uniform):
+        return round((d.low_s + d.high_s) * 500), round((d.high_s - d.low_s) * 500)
+    if isinstance(d, FoldedNormal):
+        return round(d.mean * 1000), round(d.sd_s * 1000)
+    return None
+
+
+def check_realizable(scenario: Scenario) -> list[Problem]:
+    """Every fault and setting of ``scenario`` that cannot be made for real."""
+    problems = []
+    if scenario.service.kind is not ServiceKind.JOB:
+        problems.append(
+            Problem(
+                scenario.source,
+                0,
+                "service.kind",
+                f"kind {scenario.service.kind.value!r} runs in simulation only;"
+                " the real job server implements kind 'job'",
+            )
+        )
+    for i, f in enumerate(scenario.faults):
+        where = f"faults[{i}]"
+        if f.kind is FaultKind.REFUSE and f.probability < 1.0:
+            problems.append(
+                Problem(
+                    scenario.source,
+                    0,
+                    f"{where}.probability",
+                    "Toxiproxy cannot refuse a share of connections: refuse"
+                    " needs probability 1 for real",
+                )
+            )
+        if f.kind is FaultKind.LATENCY_SPIKE and _latency_attrs(f) is None:
+            problems.append(
+                Problem(
+                    scenario.source,
+                    0,
+                    f"{where}.extra_latency",
+                    "Toxiproxy's latency toxic takes a latency and a uniform"
+                    " jitter: use a constant, uniform or normal extra_latency",
+                )
+            )
+        if f.kind is FaultKind.STREAM_DROP and f.every_s is not None and f.every_s < 0.5:
+            problems.append(
+                Problem(
+                    scenario.source,
+                    0,
+                    f"{where}.every_s",
+                    "stream cuts for real need every_s >= 0.5",
+                )
+            )
+    return problems
+
+
+def plan(faults: tuple[Fault, ...]) -> list[Action]:
+    """The switches that make ``faults`` happen, in time order."""
+    actions: list[Action] = []
+    for i, f in enumerate(faults):
+        name = f"f{i}"
+        on: Action
+        off: Action
+        k = f.kind
+        if k is FaultKind.OUTAGE and f.answer is OutageAnswer.STATUS_503:
+            on = Action(
+                f.start_s,
+                f"{name} outage 503 on",
+                admin={"outage": {"retry_after_s": f.retry_after_s}},
+            )
+            off = Action(f.end_s, f"{name} outage 503 off", admin={"outage": None})
+        elif k in (FaultKind.OUTAGE, FaultKind.REFUSE):
+            on = Action(
+                f.start_s, f"{name} refuse on", toxi=lambda t: _enable(t, CLIENT_PROXIES, False)
+            )
+            off = Action(
+                f.end_s, f"{name} refuse off", toxi=lambda t: _enable(t, CLIENT_PROXIES, True)
+            )
+        elif k is FaultKind.STORE_OUTAGE:
+            on = Action(
+                f.start_s, f"{name} store down", toxi=lambda t: t.set_enabled(REDIS_PROXY, False)
+            )
+            off = Action(
+                f.end_s, f"{name} store up", toxi=lambda t: t.set_enabled(REDIS_PROXY, True)
+            )
+        elif k is FaultKind.CAPACITY_DROP:
+            on = Action(
+                f.start_s,
+                f"{name} capacity {f.instances}",
+                admin={"capacity_instances": f.instances},
+            )
+            off = Action(f.end_s, f"{name} capacity restored", admin={"capacity_instances": None})
+        elif k is FaultKind.ERRORS:
+            on = Action(
+                f.start_s,
+                f"{name} errors on",
+                admin={"errors": {"status": f.status, "probability": f.probability}},
+            )
+            off = Action(f.end_s, f"{name} errors off", admin={"errors": None})
+        elif k is FaultKind.STREAM_DROP:
+            actions.extend(_stream_cuts(f, name))
+            continue
+        else:
+            on, off = _toxic_pair(f, name)
+        actions += [on, off]
+    return sorted(actions, key=lambda a: a.at_s)
+
+
+def _enable(t: Any, proxies: tuple[str, ...], enabled: bool) -> None:
+    for proxy in proxies:
+        t.set_enabled(proxy, enabled)
+
+
+def _toxic_pair(f: Fault, name: str) -> tuple[Action, Action]:
+    k = f.kind
+    specs: list[tuple[str, str, dict[str, Any], float]] = []  # (type, stream, attrs, toxicity)
+    if k is FaultKind.LATENCY_SPIKE:
+        attrs = _latency_attrs(f)
+        assert attrs is not None
+        latency_ms, jitter_ms = attrs
+        # half each way, so a round trip gains the scenario's extra latency per message
+        for stream in ("upstream", "downstream"):
+            specs.append(("latency", stream, {"latency": latency_ms, "jitter": jitter_ms}, 1.0))
+    elif k is FaultKind.LOSS:
+        specs.append(("timeout", "upstream", {"timeout": 0}, f.probability))
+    elif k is FaultKind.RESET:
+        specs.append(("reset_peer", "upstream", {"timeout": 0}, f.probability))
+    elif k is FaultKind.PARTITION:
+        for stream in ("upstream", "downstream"):
+            specs.append(("timeout", stream, {"timeout": 0}, 1.0))
+    else:  # pragma: no cover - plan() routes every other kind elsewhere
+        raise ValueError(f"no toxic for {k}")
+
+    def add(t: Any) -> None:
+        for proxy in CLIENT_PROXIES:
+            for j, (kind, stream, attrs, toxicity) in enumerate(specs):
+                t.add_toxic(proxy, f"{name}_{j}", kind, attrs, stream, toxicity)
+
+    def remove(t: Any) -> None:
+        for proxy in CLIENT_PROXIES:
+            for j in range(len(specs)):
+                t.remove_toxic(proxy, f"{name}_{j}")
+
+    return Action(f.start_s, f"{name} {k.value} on", toxi=add), Action(
+        f.end_s, f"{name} {k.value} off", toxi=remove
+    )
+
+
+def _stream_cuts(f: Fault, name: str) -> list[Action]:
+    """limit_data (bytes 0) on the streams' proxy closes each affected connection at its
+    next byte; heartbeats make that happen within a second, so it stays on 1.3 s."""
+    actions = []
+    t = f.start_s
+    n = 0
+    while t < f.end_s:
+        toxic = f"{name}_cut{n}"
+
+        def add(tx: Any, toxic: str = toxic) -> None:
+            tx.add_toxic(STREAMS_PROXY, toxic, "limit_data", {"bytes": 0}, "downstream", f.fraction)
+
+        def remove(tx: Any, toxic: str = toxic) -> None:
+            tx.remove_toxic(STREAMS_PROXY, toxic)
+
+        actions.append(Action(t, f"{toxic} on", toxi=add))
+        actions.append(Action(t + STREAM_CUT_S, f"{toxic} off", toxi=remove))
+        if f.every_s is None:
+            break
+        t += f.every_s
+        n += 1
+    return actions

@@ -1,0 +1,394 @@
+"""The harness against the real job server, a real Toxiproxy and a real Redis.
+
+The fixtures start each process on a free loopback port and stop it by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+import redis
+
+from harness.client import ClientContext, classify_exception, create_job, job_client
+from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY
+from harness.procs import LOOPBACK, free_port, port_open
+from harness.real import RealBench, run_real, server_stats
+from sim.policies.backoff import Backoff, Jitter
+from sim.policies.classify import ErrorKind, Outcome
+from sim.policies.policy import Policy, ReconnectPolicy, RetryPolicy
+from sim.policies.presets import preset
+from sim.scenario import load_scenario
+from sim.world.metrics import JobOutcome, Recorder
+
+from .simhelp import SCENARIOS
+
+pytestmark = pytest.mark.integration
+
+LONG_JOB = """\
+name: long-job
+duration_s: 30
+clients:
+  count: 1
+  arrival: {kind: burst, at_s: 0}
+  job_timeout_s: 30
+  request_timeout_s: 2
+service:
+  instances: 1
+  concurrency: 10
+  queue_limit: 10
+  service_time: {kind: constant, value_s: 4.0}
+  progress_events: 8
+policies: [seed-default]
+"""
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBench]:
+    b = RealBench(tmp_path_factory.mktemp("bench"))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def long_job(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("sc") / "long-job.yaml"
+    path.write_text(LONG_JOB)
+    return str(path)
+
+
+def fast(jitter: Jitter = Jitter.NONE, resume: bool = True, attempts: int = 6) -> Policy:
+    quick = Backoff(base_s=0.3, cap_s=1.0, jitter=jitter)
+    return Policy(
+        name="fast",
+        retry=RetryPolicy(max_attempts=attempts, backoff=quick),
+        reconnect=ReconnectPolicy(max_attempts=5, backoff=quick, resume=resume),
+    )
+
+
+async def run_clients(urls: tuple[str, str, str], policy: Policy, n: int = 1,
+                      job_timeout_s: float = 20.0) -> Recorder:  # fmt: skip
+    rec = Recorder(60.0, 0.1)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ctx = ClientContext(
+            base_url=urls[0],
+            stream_url=urls[1],
+            session=session,
+            policy=policy,
+            rng=np.random.default_rng(0),
+            rec=rec,
+            clock=lambda: loop.time() - t0,
+            sleep=asyncio.sleep,
+            request_timeout_s=2.0,
+            job_timeout_s=job_timeout_s,
+            follow_stream=True,
+        )
+        await asyncio.gather(*(job_client(ctx, rec.new_job(0.0)) for _ in range(n)))
+    rec.close(loop.time() - t0)
+    return rec
+
+
+async def later(delay_s: float, fn: Any, *args: Any) -> None:
+    await asyncio.sleep(delay_s)
+    await asyncio.to_thread(fn, *args)
+
+
+def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "cloud-run-503-burst.yaml")
+    record = run_real(scenario, tmp_path, [scenario.policy("seed-default")], scale=0.25)
+    assert record["complete"] is True
+    entry = record["policies"][0]
+    assert entry["summary"]["success_rate"] == 1.0
+    assert entry["summary"]["attempts_per_job"] > 1.0  # some met the 503s and retried
+    series = (tmp_path / entry["timeseries"]).read_text().splitlines()
+    header = series[0].split(",")
+    col = header.index("rejected_503")
+    rejected = [(float(r.split(",")[0]), int(r.split(",")[col])) for r in series[1:]]
+    assert sum(n for _, n in rejected) > 0
+    assert all(9.5 <= t <= 14.5 for t, n in rejected if n)  # only in the 503 window
+    assert "outage 503 on" in " ".join(record["fault_log"]["seed-default"])
+
+
+def test_reset_mid_stream_reconnects_and_resume_delivers_every_event_once(
+    bench: RealBench, long_job: str
+) -> None:
+    urls = bench.start_server(long_job, 1.0, 0)
+    assert bench.toxi is not None
+    toxi = bench.toxi
+
+    async def scenario() -> Recorder:
+        cut = asyncio.create_task(
+            later(
+                1.5,
+                toxi.add_toxic,
+                STREAMS_PROXY,
+                "rst",
+                "reset_peer",
+                {"timeout": 0},
+                "downstream",
+                1.0,
+            )
+        )
+        heal = asyncio.create_task(later(1.9, toxi.remove_toxic, STREAMS_PROXY, "rst"))
+        rec = await run_clients(urls, fast(resume=True))
+        await asyncio.gather(cut, heal)
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert rec.outcome == [JobOutcome.COMPLETED]
+    assert rec.reconnects[0] >= 1
+    assert rec.events_lost == [0] and rec.events_duplicated == [0]
+
+
+def test_reset_mid_stream_without_resume_repeats_events(bench: RealBench, long_job: str) -> None:
+    urls = bench.start_server(long_job, 1.0, 0)
+    assert bench.toxi is not None
+    toxi = bench.toxi
+
+    async def scenario() -> Recorder:
+        cut = asyncio.create_task(
+            later(
+                2.0,
+                toxi.add_toxic,
+                STREAMS_PROXY,
+                "rst",
+                "reset_peer",
+                {"timeout": 0},
+                "downstream",
+                1.0,
+            )
+        )
+        heal = asyncio.create_task(later(2.4, toxi.remove_toxic, STREAMS_PROXY, "rst"))
+        rec = await run_clients(urls, fast(resume=False))
+        await asyncio.gather(cut, heal)
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert rec.outcome == [JobOutcome.COMPLETED]
+    assert rec.events_duplicated[0] > 0
+
+
+def test_disabled_proxy_is_refused_classified_and_retried_per_policy(
+    bench: RealBench, long_job: str
+) -> None:
+    urls = bench.start_server(long_job, 1.0, 0)
+    assert bench.toxi is not None
+    toxi = bench.toxi
+    toxi.set_enabled(JOBS_PROXY, False)
+
+    async def scenario() -> Recorder:
+        heal = asyncio.create_task(later(1.0, toxi.set_enabled, JOBS_PROXY, True))
+        rec = await run_clients(urls, fast(attempts=8))
+        await heal
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert rec.counters["error_refused"].sum() >= 1
+    assert rec.attempts[0] >= 2
+    assert rec.outcome == [JobOutcome.COMPLETED]
+
+    # the seed plan does not retry a refused connection: one attempt, then a failure
+    toxi.set_enabled(JOBS_PROXY, False)
+    try:
+        rec = asyncio.run(run_clients(urls, preset("seed-default")))
+    finally:
+        toxi.set_enabled(JOBS_PROXY, True)
+    assert rec.outcome == [JobOutcome.FAILED] and rec.attempts == [1]
+
+
+def test_store_down_jobs_still_accepted_then_written_to_redis_when_it_returns(
+    bench: RealBench, long_job: str
+) -> None:
+    urls = bench.start_server(long_job, 1.0, 0)
+    assert bench.toxi is not None and bench.redis is not None
+    bench.toxi.set_enabled(REDIS_PROXY, False)
+    try:
+
+        async def create() -> tuple[Outcome, str | None]:
+            async with aiohttp.ClientSession() as session:
+                ctx = ClientContext(
+                    base_url=urls[0],
+                    stream_url=urls[1],
+                    session=session,
+                    policy=fast(),
+                    rng=np.random.default_rng(0),
+                    rec=Recorder(5, 0.1),
+                    clock=lambda: 0.0,
+                    sleep=asyncio.sleep,
+                    request_timeout_s=3.0,
+                    job_timeout_s=10.0,
+                    follow_stream=False,
+                )
+                return await create_job(ctx, "offered_first")
+
+        outcome, job_id = asyncio.run(create())
+        assert outcome.status == 201 and job_id
+        stats = server_stats(urls[2])
+        assert stats["degraded"] == 1 and stats["degraded_now"] == 1
+    finally:
+        bench.toxi.set_enabled(REDIS_PROXY, True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and server_stats(urls[2])["degraded_now"]:
+        time.sleep(0.2)
+    assert server_stats(urls[2])["resynced"] >= 1
+    store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
+    assert store.exists(f"job:{job_id}")
+
+
+def test_job_timeout_gives_the_clear_timed_out_outcome(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "job-timeout.yaml")
+    record = run_real(scenario, tmp_path, scale=0.1)
+    summary = record["policies"][0]["summary"]
+    assert summary["outcomes"]["timed_out"] == summary["jobs"] == 5
+    assert summary["success_rate"] == 0
+
+
+def test_errors_are_classified_one_by_one(bench: RealBench, long_job: str) -> None:
+    urls = bench.start_server(long_job, 1.0, 0)
+    assert bench.toxi is not None
+    toxi = bench.toxi
+
+    async def one(base_url: str) -> Outcome:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            ctx = ClientContext(
+                base_url=base_url,
+                stream_url=base_url,
+                session=s,
+                policy=fast(),
+                rng=np.random.default_rng(0),
+                rec=Recorder(5, 0.1),
+                clock=lambda: 0.0,
+                sleep=asyncio.sleep,
+                request_timeout_s=1.0,
+                job_timeout_s=5.0,
+                follow_stream=False,
+            )
+            return (await create_job(ctx, "offered_first"))[0]
+
+    def admin(body: dict[str, Any]) -> None:
+        import urllib.request
+
+        req = urllib.request.Request(
+            f"{urls[2]}/admin/faults",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=2).close()
+
+    assert asyncio.run(one(f"http://{LOOPBACK}:{free_port()}")) == Outcome(error=ErrorKind.REFUSED)
+    toxi.add_toxic(JOBS_PROXY, "rst", "reset_peer", {"timeout": 0}, "upstream", 1.0)
+    try:
+        assert asyncio.run(one(urls[0])).error is ErrorKind.RESET
+    finally:
+        toxi.remove_toxic(JOBS_PROXY, "rst")
+    toxi.add_toxic(JOBS_PROXY, "blackhole", "timeout", {"timeout": 0}, "upstream", 1.0)
+    try:
+        assert asyncio.run(one(urls[0])).error is ErrorKind.TIMEOUT
+    finally:
+        toxi.remove_toxic(JOBS_PROXY, "blackhole")
+    admin({"outage": {"retry_after_s": 3}})
+    assert asyncio.run(one(urls[0])) == Outcome(status=503, retry_after_s=3.0)
+    admin({"outage": None, "errors": {"status": 500, "probability": 1.0}})
+    assert asyncio.run(one(urls[0])).status == 500
+    admin({"errors": None})
+    assert asyncio.run(one(urls[0])).status == 201
+    assert classify_exception(TimeoutError()).error is ErrorKind.TIMEOUT
+
+
+def test_interrupting_a_real_run_leaves_no_process_and_keeps_partial_results(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    scenario = SCENARIOS / "cloud-run-503-burst.yaml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario),
+            "--mode",
+            "real",
+            "--scale",
+            "0.25",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids_file = out / "logs" / "pids.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        pids_file.exists() and "job-server" in pids_file.read_text()
+    ):
+        time.sleep(0.1)
+    time.sleep(2.0)  # clients are running now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "partial results kept" in err
+    pids = json.loads(pids_file.read_text()).values()
+    assert len(pids) >= 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    record = json.loads((out / "results.json").read_text())
+    assert record["complete"] is False and record["interrupted"] is True
+
+
+def test_a_fault_that_cannot_be_made_for_real_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    text = LONG_JOB + "faults:\n  - {kind: refuse, start_s: 1, end_s: 2, probability: 0.5}\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(path),
+            "--mode",
+            "real",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "faults[0].probability" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_serve_refuses_a_non_loopback_host_unless_told() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "loopback only" in result.stderr
+    assert not port_open(1)
