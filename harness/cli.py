@@ -66,17 +66,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_policy_show(args: argparse.Namespace) -> int:
+def _resolve_all(names: Sequence[str]) -> tuple[list[Policy], list[Problem]]:
+    """Presets and policy files, in order, with every problem found among them."""
+    policies: list[Policy] = []
     problems: list[Problem] = []
-    blocks: list[str] = []
-    for name in args.policies:
+    for name in names:
         try:
-            policies = resolve_policy(name)
+            policies.extend(resolve_policy(name))
         except ScenarioError as exc:
             problems.extend(exc.problems)
-            continue
-        blocks.extend(describe_policy(p, draws=args.draws, seed=args.seed) for p in policies)
-    print("\n\n".join(blocks))
+    return policies, problems
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    policies, problems = _resolve_all(args.policies)
+    print("\n\n".join(describe_policy(p, draws=args.draws, seed=args.seed) for p in policies))
     if problems:
         _report_problems(problems)
         return EXIT_USAGE
@@ -244,17 +248,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_plot(args: argparse.Namespace) -> int:
-    problems: list[Problem] = []
+    policies, problems = _resolve_all(args.policies)
     samples = {}
-    for name in args.policies:
-        try:
-            policies = resolve_policy(name)
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
-            continue
-        for p in policies:
-            retries = min(max(1, p.retry.max_attempts - 1), args.retries)
-            samples[p.name] = delay_samples(p.retry.backoff, retries, args.draws, args.seed)
+    for p in policies:
+        retries = min(max(1, p.retry.max_attempts - 1), args.retries)
+        samples[p.name] = delay_samples(p.retry.backoff, retries, args.draws, args.seed)
     if problems:
         _report_problems(problems)
         return EXIT_USAGE

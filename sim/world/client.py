@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.policies.policy import Action
+from sim.policies.policy import Action, RetryRun
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
 from sim.world.service import Answer, Job
@@ -39,6 +39,38 @@ def _record_answer(w: World, sent_s: float, answer: Answer) -> Outcome:
     else:
         rec.count("rejected_other", sent_s)
     return Outcome(status=status, retry_after_s=answer.retry_after_s)
+
+
+def retry_loop(
+    w: World,
+    job_index: int,
+    run: RetryRun,
+    attempt: Callable[[bool], simpy.events.ProcessGenerator],
+    deadline_s: float,
+) -> simpy.events.ProcessGenerator:
+    """The retry loop every simulated client shares: ``attempt(first)`` makes one attempt
+    and returns its Outcome; the policy decides what follows. Returns True on success;
+    otherwise the job has ended (failed, gave up or timed out) when it returns False."""
+    env, rec = w.env, w.rec
+    while True:
+        if run.before_attempt(env.now):
+            outcome = yield from attempt(run.attempts == 1)
+        else:
+            rec.count("local_reject", env.now)
+            outcome = _LOCAL
+        rec.attempts[job_index] = run.attempts
+        decision = run.after(outcome, env.now)
+        if decision.action is Action.DONE:
+            return True
+        if decision.action is not Action.RETRY:
+            end = JobOutcome.FAILED if decision.action is Action.FAIL else JobOutcome.GAVE_UP
+            rec.end_job(job_index, end, env.now)
+            return False
+        if env.now + decision.delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - env.now))
+            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
+            return False
+        yield env.timeout(decision.delay_s)
 
 
 def request(
@@ -89,30 +121,15 @@ def rpc_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
     """A synchronous call under the retry policy: the request timeout covers the whole
     call, and a call the client gave up on still occupies the server (wasted work)."""
     env, rec = w.env, w.rec
-    start_s = env.now
-    deadline_s = start_s + w.job_timeout_s
-    run = w.policy.retry.start(start_s, w.streams.policy, *w.budget_and_breaker())
-    while True:
-        if not run.before_attempt(env.now):
-            rec.count("local_reject", env.now)
-            outcome = _LOCAL
-        else:
-            outcome = yield from _rpc_attempt(w, run.attempts == 1, service_s)
-        rec.attempts[job_index] = run.attempts
-        decision = run.after(outcome, env.now)
-        if decision.action is Action.DONE:
-            rec.accepted_s[job_index] = env.now
-            rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
-            return
-        if decision.action is not Action.RETRY:
-            end = JobOutcome.FAILED if decision.action is Action.FAIL else JobOutcome.GAVE_UP
-            rec.end_job(job_index, end, env.now)
-            return
-        if env.now + decision.delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - env.now))
-            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
-            return
-        yield env.timeout(decision.delay_s)
+    deadline_s = env.now + w.job_timeout_s
+    run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
+
+    def attempt(first: bool) -> simpy.events.ProcessGenerator:
+        return _rpc_attempt(w, first, service_s)
+
+    if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
+        rec.accepted_s[job_index] = env.now
+        rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
 
 
 def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.ProcessGenerator:
@@ -172,30 +189,14 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
             wait.job_done()
 
     # ---------------------------------------------------------------- create
-    while True:
+    def attempt(first: bool) -> simpy.events.ProcessGenerator:
         attempt_job = Job(job_index, service_s, on_done)
-        if run.before_attempt(env.now):
-            kind = "offered_first" if run.attempts == 1 else "offered_retry"
-            current[:] = [attempt_job]
-            outcome = yield from request(w, kind, w.service.create, attempt_job)
-        else:
-            rec.count("local_reject", env.now)
-            outcome = _LOCAL
-        rec.attempts[job_index] = run.attempts
-        decision = run.after(outcome, env.now)
-        if decision.action is Action.DONE:
-            break
-        if decision.action is Action.FAIL:
-            rec.end_job(job_index, JobOutcome.FAILED, env.now)
-            return
-        if decision.action is Action.GIVE_UP:
-            rec.end_job(job_index, JobOutcome.GAVE_UP, env.now)
-            return
-        if env.now + decision.delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - env.now))
-            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
-            return
-        yield env.timeout(decision.delay_s)
+        current[:] = [attempt_job]
+        kind = "offered_first" if first else "offered_retry"
+        return request(w, kind, w.service.create, attempt_job)
+
+    if not (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
+        return
     job = current[0]
     rec.accepted_s[job_index] = env.now
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.policies.policy import Action
+from sim.world.client import retry_loop
 from sim.world.metrics import JobOutcome
 
 if TYPE_CHECKING:
@@ -34,41 +34,34 @@ class Row:
 
 def occ_client(w: World, job_index: int, row: Row) -> simpy.events.ProcessGenerator:
     """Read, conditional write, back off on conflict, until the write wins."""
-    env, rec, net = w.env, w.rec, w.network
+    env, rec = w.env, w.rec
     run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
     deadline_s = env.now + w.job_timeout_s
-    while True:
-        if not run.before_attempt(env.now):
-            outcome = Outcome(error=ErrorKind.LOCAL_REJECT)
-            rec.count("local_reject", env.now)
-        else:
-            sent_s = env.now
-            rec.count("offered_first" if run.attempts == 1 else "offered_retry", sent_s)
-            rec.in_flight += 1
-            yield env.timeout(net.delay_s(env.now))  # read request
-            seen = row.version
-            rec.server_calls += 1
-            yield env.timeout(net.delay_s(env.now))  # read answer
-            yield env.timeout(net.delay_s(env.now))  # conditional write
-            rec.server_calls += 1
-            won = row.version == seen
-            if won:
-                row.version += 1
-            yield env.timeout(net.delay_s(env.now))  # write answer
-            rec.in_flight -= 1
-            rec.count("accepted" if won else "rejected_other", sent_s)
-            outcome = _OK if won else _CONFLICT
-        rec.attempts[job_index] = run.attempts
-        decision = run.after(outcome, env.now)
-        if decision.action is Action.DONE:
-            rec.accepted_s[job_index] = env.now
-            rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
-            return
-        if decision.action is not Action.RETRY:
-            rec.end_job(job_index, JobOutcome.GAVE_UP, env.now)
-            return
-        if env.now + decision.delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - env.now))
-            rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
-            return
-        yield env.timeout(decision.delay_s)
+
+    def attempt(first: bool) -> simpy.events.ProcessGenerator:
+        return _read_then_write(w, row, first)
+
+    if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
+        rec.accepted_s[job_index] = env.now
+        rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
+
+
+def _read_then_write(w: World, row: Row, first: bool) -> simpy.events.ProcessGenerator:
+    """One try: read the version, then write conditionally on it. Returns the Outcome."""
+    env, rec, net = w.env, w.rec, w.network
+    sent_s = env.now
+    rec.count("offered_first" if first else "offered_retry", sent_s)
+    rec.in_flight += 1
+    yield env.timeout(net.delay_s(env.now))  # read request
+    seen = row.version
+    rec.server_calls += 1
+    yield env.timeout(net.delay_s(env.now))  # read answer
+    yield env.timeout(net.delay_s(env.now))  # conditional write
+    rec.server_calls += 1
+    won = row.version == seen
+    if won:
+        row.version += 1
+    yield env.timeout(net.delay_s(env.now))  # write answer
+    rec.in_flight -= 1
+    rec.count("accepted" if won else "rejected_other", sent_s)
+    return _OK if won else _CONFLICT
