@@ -12,7 +12,7 @@ import email.utils
 import errno
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -80,7 +80,6 @@ class ClientContext:
     shared_budget: RetryBudget | None = None
     shared_breaker: CircuitBreaker | None = None
     shared: bool = False
-    events_seen: dict[int, list[int]] = field(default_factory=dict)
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         if self.shared:

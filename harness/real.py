@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from harness.client import ClientContext, job_client
-from harness.faults import CLIENT_PROXIES, JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
+from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
 from harness.procs import LOOPBACK
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
@@ -350,4 +350,3 @@ def server_stats(admin_url: str) -> dict[str, Any]:
         return dict(json.loads(r.read()))
 
 
-__all__ = ["CLIENT_PROXIES", "RealBench", "run_policy_real", "run_real", "scale_scenario"]

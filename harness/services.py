@@ -12,7 +12,6 @@ from harness.procs import LOOPBACK, ManagedProcess, ProcessError, free_port, por
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_BIN = REPO / ".bin"
-TOXIPROXY_VERSION = "2.12.0"
 
 INSTALL_HINT = (
     "install it with ./dev services (needs Go for Toxiproxy: go install"
