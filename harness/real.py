@@ -348,5 +348,3 @@ def run_real(
 def server_stats(admin_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{admin_url}/admin/stats", timeout=2) as r:
         return dict(json.loads(r.read()))
-
-

@@ -374,6 +374,4 @@ def serve(config: ServerConfig, port: int, redis_url: str | None, admin: bool, h
     server = JobServer(config, redis_url, admin)
     # a deep accept backlog: with one connection per request, a herd of connects must
     # not overflow it (an overflow costs the client a 1 s SYN retransmit)
-    web.run_app(
-        server.app(), host=host, port=port, print=None, access_log=None, backlog=4096
-    )
+    web.run_app(server.app(), host=host, port=port, print=None, access_log=None, backlog=4096)

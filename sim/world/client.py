@@ -73,6 +73,20 @@ def retry_loop(
         yield env.timeout(decision.delay_s)
 
 
+class _Arrival:
+    """A request reaching the service: calls ``send`` then, and keeps its answer."""
+
+    __slots__ = ("answer", "args", "send")
+
+    def __init__(self, send: Callable[..., Answer], args: tuple[Job, ...]) -> None:
+        self.send = send
+        self.args = args
+        self.answer: Answer | None = None
+
+    def __call__(self, _: simpy.Event) -> None:
+        self.answer = self.send(*self.args)
+
+
 def request(
     w: World, kind: str, send: Callable[..., Answer], *args: Job
 ) -> simpy.events.ProcessGenerator:
@@ -103,16 +117,19 @@ def request(
             yield env.timeout(timeout_s)
             rec.count("error_timeout", sent_s)
             return _TIMEOUT
-        yield env.timeout(there_s)
-        answer = send(*args)
+        # The service answers when the request arrives (a callback at there_s); the client
+        # wakes once, when the answer is back: one process resume per request, not two.
+        arrival = _Arrival(send, args)
+        env.timeout(there_s).callbacks.append(arrival)
         if there_s + back_s > timeout_s:
-            yield env.timeout(timeout_s - there_s)
+            yield env.timeout(timeout_s)
             rec.count("error_timeout", sent_s)
-            if answer.status == 201:
+            if arrival.answer is not None and arrival.answer.status == 201:
                 rec.orphaned_jobs += 1
             return _TIMEOUT
-        yield env.timeout(back_s)
-        return _record_answer(w, sent_s, answer)
+        yield env.timeout(there_s + back_s)
+        assert arrival.answer is not None
+        return _record_answer(w, sent_s, arrival.answer)
     finally:
         rec.in_flight -= 1
 
