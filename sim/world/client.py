@@ -38,7 +38,14 @@ def _record_answer(w: World, sent_s: float, answer: Answer) -> Outcome:
         rec.count("rejected_429", sent_s)
     else:
         rec.count("rejected_other", sent_s)
-    return Outcome(status=status, retry_after_s=answer.retry_after_s)
+    key = (status, answer.retry_after_s)
+    outcome = _OUTCOMES.get(key)
+    if outcome is None:  # outcomes are frozen values: one object per kind of answer
+        outcome = _OUTCOMES[key] = Outcome(status=status, retry_after_s=answer.retry_after_s)
+    return outcome
+
+
+_OUTCOMES: dict[tuple[int, float | None], Outcome] = {}
 
 
 def retry_loop(
