@@ -129,18 +129,20 @@ def plan(faults: tuple[Fault, ...]) -> list[Action]:
             )
         elif k is FaultKind.STORE_OUTAGE:
             on = Action(
-                f.start_s, f"{name} store down", toxi=lambda t: t.set_enabled(REDIS_PROXY, False)
+                f.start_s,
+                f"{name} store_outage on",
+                toxi=lambda t: t.set_enabled(REDIS_PROXY, False),
             )
             off = Action(
-                f.end_s, f"{name} store up", toxi=lambda t: t.set_enabled(REDIS_PROXY, True)
+                f.end_s, f"{name} store_outage off", toxi=lambda t: t.set_enabled(REDIS_PROXY, True)
             )
         elif k is FaultKind.CAPACITY_DROP:
             on = Action(
                 f.start_s,
-                f"{name} capacity {f.instances}",
+                f"{name} capacity_drop to {f.instances} on",
                 admin={"capacity_instances": f.instances},
             )
-            off = Action(f.end_s, f"{name} capacity restored", admin={"capacity_instances": None})
+            off = Action(f.end_s, f"{name} capacity_drop off", admin={"capacity_instances": None})
         elif k is FaultKind.ERRORS:
             on = Action(
                 f.start_s,
