@@ -165,12 +165,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return 130
-    print(f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)")
+    title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
+    return _print_and_report(title, record, out_dir, args.no_report)
+
+
+def _print_and_report(title: str, record: dict[str, Any], out_dir: Path, no_report: bool) -> int:
+    print(title)
     print(summary_table(record))
     print(f"results: {out_dir}/results.json")
-    if not args.no_report:
-        report = write_report(load_results(out_dir), out_dir / "report.html")
-        print(f"report:  {report}")
+    if not no_report:
+        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
     return 0
 
 
@@ -205,12 +209,8 @@ def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
     except ProcessError as exc:
         print(f"cannot start the real bench: {exc}", file=sys.stderr)
         return 1
-    print(f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}")
-    print(summary_table(record))
-    print(f"results: {out_dir}/results.json")
-    if not args.no_report:
-        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
-    return 0
+    title = f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}"
+    return _print_and_report(title, record, out_dir, args.no_report)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -141,19 +141,22 @@ def request(
         rec.in_flight -= 1
 
 
-def rpc_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
-    """A synchronous call under the retry policy: the request timeout covers the whole
-    call, and a call the client gave up on still occupies the server (wasted work)."""
+def call_client(
+    w: World, job_index: int, attempt: Callable[[bool], simpy.events.ProcessGenerator]
+) -> simpy.events.ProcessGenerator:
+    """A client whose job is one call, retried per policy: done when a try succeeds."""
     env, rec = w.env, w.rec
     deadline_s = env.now + w.job_timeout_s
     run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
-
-    def attempt(first: bool) -> simpy.events.ProcessGenerator:
-        return _rpc_attempt(w, first, service_s)
-
     if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
         rec.accepted_s[job_index] = env.now
         rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
+
+
+def rpc_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
+    """A synchronous call under the retry policy: the request timeout covers the whole
+    call, and a call the client gave up on still occupies the server (wasted work)."""
+    return call_client(w, job_index, lambda first: _rpc_attempt(w, first, service_s))
 
 
 def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.ProcessGenerator:

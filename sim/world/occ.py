@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.world.client import retry_loop
-from sim.world.metrics import JobOutcome
+from sim.world.client import call_client
 
 if TYPE_CHECKING:
     from sim.world.run import World
@@ -34,16 +33,7 @@ class Row:
 
 def occ_client(w: World, job_index: int, row: Row) -> simpy.events.ProcessGenerator:
     """Read, conditional write, back off on conflict, until the write wins."""
-    env, rec = w.env, w.rec
-    run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
-    deadline_s = env.now + w.job_timeout_s
-
-    def attempt(first: bool) -> simpy.events.ProcessGenerator:
-        return _read_then_write(w, row, first)
-
-    if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
-        rec.accepted_s[job_index] = env.now
-        rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
+    return call_client(w, job_index, lambda first: _read_then_write(w, row, first))
 
 
 def _read_then_write(w: World, row: Row, first: bool) -> simpy.events.ProcessGenerator:
