@@ -27,6 +27,7 @@ from harness.procs import LOOPBACK
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
 from sim import __version__
+from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.results import mean_and_ci, scenario_record, slug, timeseries_csv, write_results
 from sim.scenario.model import Burst, ClosedLoop, Poisson, Ramp, RateStep, Scenario
@@ -324,7 +325,7 @@ def run_real(
             record["policies"].append(
                 {
                     "name": policy.name,
-                    "description": "",
+                    "description": describe_policy(policy, draws=2000),
                     "summary": mean,
                     "ci95": ci,
                     "per_replication": [summary],
