@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,19 @@ from sim.world.rng import Streams
 from sim.world.service import JobService
 
 Progress = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def fewer_gc_passes(gen0_threshold: int = 200_000) -> Iterator[None]:
+    """Run with a high first-generation GC threshold. A run allocates millions of
+    short-lived events that reference counting frees; the default threshold (700)
+    makes the cyclic collector scan them over and over (about 30% of run time)."""
+    old = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 class World:
@@ -173,7 +188,8 @@ class World:
         if progress is not None:
             env.process(self._progress(progress, label))
         deadline = env.timeout(self.horizon_s)
-        env.run(until=self.all_done | deadline)
+        with fewer_gc_passes():
+            env.run(until=self.all_done | deadline)
         self.rec.close(env.now)
         self.rec.degraded_accepts = self.service.degraded_accepts
         return self.rec
