@@ -103,6 +103,19 @@ async def run_clients(urls: tuple[str, str, str], policy: Policy, n: int = 1,
     return rec
 
 
+async def create_once(base_url: str, request_timeout_s: float) -> tuple[Outcome, str | None]:
+    """One ``POST /api/ai/jobs`` on a fresh connection: its Outcome and job id."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ctx = ClientContext(
+            base_url=base_url, stream_url=base_url, session=session, policy=fast(),
+            rng=np.random.default_rng(0), rec=Recorder(5, 0.1), clock=lambda: 0.0,
+            sleep=asyncio.sleep, request_timeout_s=request_timeout_s, job_timeout_s=10.0,
+            follow_stream=False,
+        )  # fmt: skip
+        return await create_job(ctx, "offered_first")
+
+
 async def later(delay_s: float, fn: Any, *args: Any) -> None:
     await asyncio.sleep(delay_s)
     await asyncio.to_thread(fn, *args)
@@ -204,21 +217,7 @@ def test_store_down_jobs_still_accepted_then_written_to_redis_when_it_returns(
     try:
 
         async def create() -> tuple[Outcome, str | None]:
-            async with aiohttp.ClientSession() as session:
-                ctx = ClientContext(
-                    base_url=urls[0],
-                    stream_url=urls[1],
-                    session=session,
-                    policy=fast(),
-                    rng=np.random.default_rng(0),
-                    rec=Recorder(5, 0.1),
-                    clock=lambda: 0.0,
-                    sleep=asyncio.sleep,
-                    request_timeout_s=3.0,
-                    job_timeout_s=10.0,
-                    follow_stream=False,
-                )
-                return await create_job(ctx, "offered_first")
+            return await create_once(urls[0], request_timeout_s=3.0)
 
         outcome, job_id = asyncio.run(create())
         assert outcome.status == 201 and job_id
@@ -248,21 +247,7 @@ def test_errors_are_classified_one_by_one(bench: RealBench, long_job: str) -> No
     toxi = bench.toxi
 
     async def one(base_url: str) -> Outcome:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
-            ctx = ClientContext(
-                base_url=base_url,
-                stream_url=base_url,
-                session=s,
-                policy=fast(),
-                rng=np.random.default_rng(0),
-                rec=Recorder(5, 0.1),
-                clock=lambda: 0.0,
-                sleep=asyncio.sleep,
-                request_timeout_s=1.0,
-                job_timeout_s=5.0,
-                follow_stream=False,
-            )
-            return (await create_job(ctx, "offered_first"))[0]
+        return (await create_once(base_url, request_timeout_s=1.0))[0]
 
     def admin(body: dict[str, Any]) -> None:
         import urllib.request
