@@ -77,15 +77,11 @@ class ClientContext:
     request_timeout_s: float
     job_timeout_s: float
     follow_stream: bool
-    shared_budget: RetryBudget | None = None
-    shared_breaker: CircuitBreaker | None = None
+    shared_state: tuple[RetryBudget | None, CircuitBreaker | None] = (None, None)
     shared: bool = False
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
-        if self.shared:
-            return self.shared_budget, self.shared_breaker
-        r = self.policy.retry
-        return (r.budget.new() if r.budget else None, r.breaker.new() if r.breaker else None)
+        return self.shared_state if self.shared else self.policy.retry.new_state()
 
 
 async def create_job(ctx: ClientContext, kind: str) -> tuple[Outcome, str | None]:

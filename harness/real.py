@@ -214,7 +214,6 @@ async def run_policy_real(
     # one connection per request, as in the model: per-connection toxics then act per request
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        r = policy.retry
         shared = c.budget_scope.value == "shared"
         ctx = ClientContext(
             base_url=api_url,
@@ -229,8 +228,7 @@ async def run_policy_real(
             job_timeout_s=c.job_timeout_s,
             follow_stream=c.follow_stream,
             shared=shared,
-            shared_budget=r.budget.new() if r.budget else None,
-            shared_breaker=r.breaker.new() if r.breaker else None,
+            shared_state=policy.retry.new_state(),
         )
         background = [
             asyncio.create_task(

@@ -67,6 +67,13 @@ class RetryPolicy:
         if self.deadline_s is not None and self.deadline_s <= 0:
             raise ValueError(f"deadline_s must be > 0, got {self.deadline_s}")
 
+    def new_state(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
+        """Fresh runtime state of this policy's budget and breaker (None where it has none)."""
+        return (
+            self.budget.new() if self.budget else None,
+            self.breaker.new() if self.breaker else None,
+        )
+
     def start(
         self,
         now_s: float,

@@ -60,18 +60,14 @@ class World:
         self.stream_retry_s = scenario.service.stream_retry_s
         self.open_streams: dict[int, Wait] = {}
         self.shared = c.budget_scope is BudgetScope.SHARED
-        self._shared_budget = policy.retry.budget.new() if policy.retry.budget else None
-        self._shared_breaker = policy.retry.breaker.new() if policy.retry.breaker else None
+        self._shared_state = policy.retry.new_state()
         self.active_clients = 0
         self.arrivals_done = False
         self.all_done = self.env.event()
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         """The shared budget and breaker, or fresh ones for a new client."""
-        if self.shared:
-            return self._shared_budget, self._shared_breaker
-        r = self.policy.retry
-        return (r.budget.new() if r.budget else None, r.breaker.new() if r.breaker else None)
+        return self._shared_state if self.shared else self.policy.retry.new_state()
 
     # ------------------------------------------------------------------ processes
 
