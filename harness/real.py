@@ -26,15 +26,13 @@ from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
 from harness.procs import LOOPBACK
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
-from sim import __version__
-from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
-from sim.results import mean_and_ci, scenario_record, slug, timeseries_csv, write_results
+from sim.results import new_record, policy_entry, write_results
 from sim.scenario.model import Burst, ClosedLoop, Poisson, Ramp, RateStep, Scenario
 from sim.world.arrivals import arrival_times_s
 from sim.world.metrics import JobOutcome, Recorder
 from sim.world.rng import Streams
-from sim.world.summary import distributions, summarize
+from sim.world.summary import summarize
 
 Progress = Callable[[str], None]
 SETTLE_S = 5.0  # after the last client's deadline, in case a request is still in flight
@@ -293,17 +291,7 @@ def run_real(
     seed = scenario.seed if seed is None else seed
     scaled = scale_scenario(scenario, scale)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {
-        "herdlab_version": __version__,
-        "mode": "real",
-        "complete": False,
-        "seed": seed,
-        "replications": 1,
-        "scale": scale,
-        "scenario": scenario_record(scaled),
-        "policies": [],
-        "fault_log": {},
-    }
+    record = {**new_record(scaled, "real", seed, 1), "scale": scale, "fault_log": {}}
     write_results(out_dir, record)
     bench = RealBench(out_dir / "logs")
     try:
@@ -316,22 +304,9 @@ def run_real(
             log: list[str] = []
             started = time.monotonic()
             rec = asyncio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log))
-            summary = summarize(rec, scaled)
-            mean, ci = mean_and_ci([summary])
-            csv_name = f"timeseries-{slug(policy.name)}.csv"
-            (out_dir / csv_name).write_text(timeseries_csv(rec, scaled))
-            record["policies"].append(
-                {
-                    "name": policy.name,
-                    "description": describe_policy(policy, draws=2000),
-                    "summary": mean,
-                    "ci95": ci,
-                    "per_replication": [summary],
-                    "distributions": distributions(rec),
-                    "timeseries": csv_name,
-                    "wall_s": round(time.monotonic() - started, 3),
-                }
-            )
+            entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
+            entry["wall_s"] = round(time.monotonic() - started, 3)
+            record["policies"].append(entry)
             record["fault_log"][policy.name] = log
             write_results(out_dir, record)
         record["complete"] = True

@@ -139,6 +139,42 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def new_record(scenario: Scenario, mode: str, seed: int, replications: int) -> dict[str, Any]:
+    """The head of a results record; ``policies`` fills as each policy finishes."""
+    return {
+        "herdlab_version": __version__,
+        "mode": mode,
+        "complete": False,
+        "seed": seed,
+        "replications": replications,
+        "scenario": scenario_record(scenario),
+        "policies": [],
+    }
+
+
+def policy_entry(
+    out_dir: Path,
+    scenario: Scenario,
+    policy: Policy,
+    first: Recorder,
+    per_replication: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One policy's results: the CSV and distributions of its first replication written or
+    taken, every figure's mean and 95% CI over ``per_replication`` summaries."""
+    csv_name = f"timeseries-{slug(policy.name)}.csv"
+    (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
+    mean, ci = mean_and_ci(per_replication)
+    return {
+        "name": policy.name,
+        "description": describe_policy(policy, draws=2000),
+        "summary": mean,
+        "ci95": ci,
+        "per_replication": per_replication,
+        "distributions": distributions(first),
+        "timeseries": csv_name,
+    }
+
+
 def run_scenario(
     scenario: Scenario,
     out_dir: Path,
@@ -156,35 +192,16 @@ def run_scenario(
     policies = list(policies if policies is not None else scenario.policies)
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {
-        "herdlab_version": __version__,
-        "mode": "sim",
-        "complete": False,
-        "seed": seed,
-        "replications": replications,
-        "scenario": scenario_record(scenario),
-        "policies": [],
-    }
+    record = new_record(scenario, "sim", seed, replications)
     for policy in policies:
         per_rep = []
-        dist: dict[str, Any] = {}
+        first: Recorder | None = None
         for r in range(replications):
             run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
             per_rep.append(summarize(run.recorder, scenario))
-            if r == 0:
-                dist = distributions(run.recorder)
-                csv_name = f"timeseries-{slug(policy.name)}.csv"
-                (out_dir / csv_name).write_text(timeseries_csv(run.recorder, scenario))
-        mean, ci = mean_and_ci(per_rep)
-        entry = {
-            "name": policy.name,
-            "description": describe_policy(policy, draws=2000),
-            "summary": mean,
-            "ci95": ci,
-            "per_replication": per_rep,
-            "distributions": dist,
-            "timeseries": csv_name,
-        }
+            first = first or run.recorder  # only the first replication's series is kept
+        assert first is not None
+        entry = policy_entry(out_dir, scenario, policy, first, per_rep)
         record["policies"].append(entry)
         write_results(out_dir, record)
         if on_policy_done is not None:
