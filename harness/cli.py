@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.data import ResultsError, load_results
-from reports.html import write_report
+from reports.html import format_figure, write_report
 from reports.policy_plot import policy_delays
 from reports.style import save
 from sim import __version__
@@ -87,16 +87,6 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: object, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def summary_table(record: dict[str, Any]) -> str:
     """The per-policy summary as a fixed-width table."""
     cols: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
@@ -116,7 +106,7 @@ def summary_table(record: dict[str, Any]) -> str:
     rows = [[c[0] for c in cols]]
     for p in record["policies"]:
         s = p["summary"]
-        rows.append([p["name"]] + [_fmt(get(s)) for _, get in cols[1:]])
+        rows.append([p["name"]] + [format_figure(get(s), missing="-") for _, get in cols[1:]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = [
         "  ".join(

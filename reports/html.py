@@ -58,12 +58,17 @@ def _get(summary: dict[str, Any], path: str) -> Any:
     return node
 
 
-def _fmt(v: Any) -> str:
+def format_figure(v: Any, missing: str = "–") -> str:
+    """A summary figure as text: 3 significant digits, thousands grouped from 1,000."""
     if v is None:
-        return "–"
+        return missing
     if isinstance(v, float):
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-    return f"{v:,}" if isinstance(v, int) else html.escape(str(v))
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _fmt(v: Any) -> str:
+    return html.escape(format_figure(v))
 
 
 def summary_table(results: Results) -> str:
