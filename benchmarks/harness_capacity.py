@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import aiohttp
 import numpy as np
 
+from harness import aio
 from harness.procs import LOOPBACK
 from harness.real import RealBench
 
@@ -35,6 +38,13 @@ service:
 policies: [no-retry]
 """
 MAX_REQUESTS_PER_CLIENT = 100_000
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
 
 
 async def load(
@@ -103,21 +113,35 @@ def main() -> None:
     bench = RealBench(work / "logs")
     try:
         bench.start()
-        print(f"{args.clients} concurrent clients through Toxiproxy, {args.seconds:g} s per row")
+        print(
+            f"{args.clients} concurrent clients through Toxiproxy, {args.seconds:g} s per row,"
+            f" event loop: {aio.loop_name()} (server and clients)"
+        )
         print(
             f"{'connections':>12} {'offered/s':>9} {'done/s':>8} {'errors':>7} {'lat p50':>8}"
             f" {'lat p99':>8} {'lag p50':>8} {'lag p99':>8}  (ms)"
+            "   cores used: toxiproxy server clients"
         )
         for keepalive in (False, True):
             for rate in args.rates:
                 api, _, _ = bench.start_server(str(work / "capacity.yaml"), 1.0, 0)
                 assert api.startswith(f"http://{LOOPBACK}:")
-                r = asyncio.run(load(api, args.clients, rate, args.seconds, keepalive))
+                assert bench.toxiproxy is not None and bench.server is not None
+                pids = (bench.toxiproxy.process.pid, bench.server.process.pid, os.getpid())
+                before = [cpu_s(pid) for pid in pids if pid is not None]
+                t0 = time.monotonic()
+                r = aio.run(load(api, args.clients, rate, args.seconds, keepalive))
+                wall_s = time.monotonic() - t0
+                cores = [
+                    (cpu_s(pid) - b) / wall_s
+                    for pid, b in zip([p for p in pids if p is not None], before, strict=True)
+                ]
                 mode = "keep-alive" if keepalive else "per request"
                 print(
                     f"{mode:>12} {rate:>9.0f} {r['requests_per_s']:>8.0f} {r['errors']:>7.0f}"
                     f" {r['latency_p50_ms']:>8.1f} {r['latency_p99_ms']:>8.1f}"
                     f" {r['timer_lag_p50_ms']:>8.2f} {r['timer_lag_p99_ms']:>8.2f}"
+                    "              " + "  ".join(f"{c:.2f}" for c in cores)
                 )
     finally:
         bench.stop()

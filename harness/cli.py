@@ -135,6 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.mode == "real":
         return _run_real(args, scenario, policies)
+    if args.keep_alive or args.scale != 1.0:
+        print("--keep-alive and --scale apply to --mode real only", file=sys.stderr)
+        return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -187,7 +190,13 @@ def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
         record = run_real(
-            scenario, out_dir, policies, seed=args.seed, scale=args.scale, progress=progress
+            scenario,
+            out_dir,
+            policies,
+            seed=args.seed,
+            scale=args.scale,
+            progress=progress,
+            keep_alive=args.keep_alive,
         )
     except KeyboardInterrupt:
         print(
@@ -297,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="F",
         help="real mode: shrink clients and capacity together by F (0 < F <= 1)",
+    )
+    p.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="real mode: reuse connections (default: one per request, as in the model);"
+        " about half the CPU per request",
     )
     p.set_defaults(func=cmd_run)
 

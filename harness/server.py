@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from harness.aio import loop_factory
 from sim.distributions import Distribution, Exponential
 from sim.scenario.model import Scenario
 
@@ -104,6 +105,46 @@ class Faults:
     capacity_instances: int | None = None
 
 
+class GroupWriter:
+    """Writes job states to Redis in pipelines (group commit): every write that arrives
+    while one round trip is in flight goes out in the next, together. An idle server
+    writes at once; a loaded one makes one round trip for many jobs instead of one each,
+    which is most of the server's CPU at 1,000 jobs/s. ``write`` answers whether the
+    state reached Redis, as a single HSET would."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.pending: list[tuple[str, dict[str, str | int], asyncio.Future[bool]]] = []
+        self.flush: asyncio.Future[None] | None = None  # the flush under way, if any
+        self.round_trips = 0
+
+    async def write(self, key: str, mapping: dict[str, str | int]) -> bool:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.pending.append((key, mapping, done))
+        if self.flush is None:
+            self.flush = asyncio.ensure_future(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                self.round_trips += 1
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for key, mapping, _ in batch:
+                            pipe.hset(key, items=[x for kv in mapping.items() for x in kv])
+                        await pipe.execute()
+                    ok = True
+                except (RedisError, OSError):
+                    ok = False
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(ok)
+        finally:
+            self.flush = None
+
+
 class JobServer:
     def __init__(self, config: ServerConfig, redis_url: str | None, admin: bool = False) -> None:
         self.config = config
@@ -111,6 +152,7 @@ class JobServer:
         self.admin = admin
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
         self.jobs: dict[str, Job] = {}
+        self.unsynced: dict[str, Job] = {}  # degraded jobs not yet written to Redis, in order
         self.queue: deque[Job] = deque()
         self.running = 0
         self.faults = Faults()
@@ -126,6 +168,7 @@ class JobServer:
             "errors": 0,
         }
         self.redis: aioredis.Redis | None = None
+        self.writer: GroupWriter | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- app
@@ -149,6 +192,7 @@ class JobServer:
             self.redis = aioredis.from_url(
                 self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
             )
+            self.writer = GroupWriter(self.redis)
         self._spawn(self._resync_loop())
 
     async def _cleanup(self, _: web.Application) -> None:
@@ -214,23 +258,21 @@ class JobServer:
     # ---------------------------------------------------------------- store
 
     async def _store(self, job: Job) -> bool:
-        if self.redis is None:
+        if self.writer is None:
             return False
-        try:
-            await self.redis.hset(
-                f"job:{job.id}", mapping={"status": job.status, "progress": job.state()["progress"]}
-            )
-            return True
-        except (RedisError, OSError):
-            return False
+        state = job.state()
+        return await self.writer.write(
+            f"job:{job.id}", {"status": state["status"], "progress": state["progress"]}
+        )
 
     async def _resync_loop(self) -> None:
         while True:
             await asyncio.sleep(0.5)
-            for job in [j for j in self.jobs.values() if j.degraded]:
+            for job in list(self.unsynced.values()):
                 if not await self._store(job):
                     break
                 job.degraded = False
+                del self.unsynced[job.id]
                 self.stats["resynced"] += 1
 
     # ---------------------------------------------------------------- handlers
@@ -275,6 +317,7 @@ class JobServer:
                 self.stats["rejected_503"] += 1
                 return web.json_response({"error": "store unavailable"}, status=503)
             job.degraded = True
+            self.unsynced[job.id] = job
             self.stats["degraded"] += 1
         self.jobs[job.id] = job
         self.stats["accepted"] += 1
@@ -364,7 +407,8 @@ class JobServer:
                 "queued": len(self.queue),
                 "jobs": len(self.jobs),
                 "capacity": self.capacity(),
-                "degraded_now": sum(j.degraded for j in self.jobs.values()),
+                "degraded_now": len(self.unsynced),
+                "store_round_trips": self.writer.round_trips if self.writer else 0,
             }
         )
 
@@ -374,4 +418,12 @@ def serve(config: ServerConfig, port: int, redis_url: str | None, admin: bool, h
     server = JobServer(config, redis_url, admin)
     # a deep accept backlog: with one connection per request, a herd of connects must
     # not overflow it (an overflow costs the client a 1 s SYN retransmit)
-    web.run_app(server.app(), host=host, port=port, print=None, access_log=None, backlog=4096)
+    web.run_app(
+        server.app(),
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        backlog=4096,
+        loop=loop_factory()(),
+    )

@@ -121,10 +121,16 @@ async def later(delay_s: float, fn: Any, *args: Any) -> None:
     await asyncio.to_thread(fn, *args)
 
 
-def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["per-request", "keep-alive"])
+def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(
+    tmp_path: Path, keep_alive: bool
+) -> None:
     scenario = load_scenario(SCENARIOS / "cloud-run-503-burst.yaml")
-    record = run_real(scenario, tmp_path, [scenario.policy("seed-default")], scale=0.25)
+    record = run_real(
+        scenario, tmp_path, [scenario.policy("seed-default")], scale=0.25, keep_alive=keep_alive
+    )
     assert record["complete"] is True
+    assert record["connections"] == ("keep-alive" if keep_alive else "per-request")
     entry = record["policies"][0]
     assert entry["summary"]["success_rate"] == 1.0
     assert entry["summary"]["attempts_per_job"] > 1.0  # some met the 503s and retried
@@ -231,6 +237,47 @@ def test_store_down_jobs_still_accepted_then_written_to_redis_when_it_returns(
     assert server_stats(urls[2])["resynced"] >= 1
     store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
     assert store.exists(f"job:{job_id}")
+
+
+WIDE = """\
+name: wide
+duration_s: 10
+clients: {count: 1, arrival: {kind: burst}}
+service:
+  instances: 10
+  concurrency: 100
+  queue_limit: 1000
+  service_time: {kind: constant, value_s: 0.2}
+  progress_events: 2
+policies: [no-retry]
+"""
+
+
+def test_concurrent_creates_are_all_written_to_redis(bench: RealBench, tmp_path: Path) -> None:
+    """The server groups Redis writes that arrive together into one pipeline: every job
+    still lands in Redis, none is marked degraded."""
+    (tmp_path / "wide.yaml").write_text(WIDE)
+    urls = bench.start_server(str(tmp_path / "wide.yaml"), 1.0, 0)
+    assert bench.redis is not None
+    direct = urls[2]  # straight to the server: the creates arrive together
+
+    async def burst(n: int) -> list[str]:
+        async with aiohttp.ClientSession() as session:
+
+            async def one() -> str:
+                async with session.post(f"{direct}/api/ai/jobs", json={}) as r:
+                    assert r.status == 201
+                    return str((await r.json())["id"])
+
+            return await asyncio.gather(*(one() for _ in range(n)))
+
+    ids = asyncio.run(burst(300))
+    assert len(set(ids)) == 300
+    store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
+    assert all(store.hget(f"job:{i}", "status") is not None for i in ids)
+    stats = server_stats(direct)
+    assert stats["degraded"] == 0 and stats["accepted"] == 300
+    assert stats["store_round_trips"] < 300  # grouped: fewer round trips than writes
 
 
 def test_job_timeout_gives_the_clear_timed_out_outcome(tmp_path: Path) -> None:
