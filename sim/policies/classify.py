@@ -7,7 +7,7 @@ network timeouts, ``ECONNRESET`` and ``ETIMEDOUT``; never retry 4xx, 401 or 403;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -72,9 +72,21 @@ class Classifier:
     retry_errors: frozenset[ErrorKind] = frozenset(
         {ErrorKind.TIMEOUT, ErrorKind.RESET, ErrorKind.REFUSED}
     )
+    # verdicts already worked out: a run meets a handful of distinct outcomes millions of times
+    _verdicts: dict[Outcome, Verdict] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def classify(self, outcome: Outcome) -> Verdict:
         """The verdict for ``outcome``."""
+        verdict = self._verdicts.get(outcome)
+        if verdict is None:
+            verdict = self._classify(outcome)
+            if len(self._verdicts) < 4096:
+                self._verdicts[outcome] = verdict
+        return verdict
+
+    def _classify(self, outcome: Outcome) -> Verdict:
         if outcome.error is not None:
             if outcome.error in (ErrorKind.LOCAL_REJECT, ErrorKind.CONFLICT):
                 return Verdict.RETRY

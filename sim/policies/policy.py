@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import numpy as np
-
-from sim.policies.backoff import Backoff
+from sim.policies.backoff import Backoff, Draws
 from sim.policies.breaker import BreakerSpec, CircuitBreaker
 from sim.policies.budget import BudgetSpec, RetryBudget
 from sim.policies.classify import DEFAULT_CLASSIFIER, Classifier, ErrorKind, Outcome, Verdict
@@ -37,6 +35,9 @@ class Decision:
     action: Action
     delay_s: float = 0.0
     reason: str = ""
+
+
+_DONE = Decision(Action.DONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class RetryPolicy:
     def start(
         self,
         now_s: float,
-        rng: np.random.Generator,
+        rng: Draws,
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> RetryRun:
@@ -103,7 +104,7 @@ class RetryRun:
         self,
         policy: RetryPolicy,
         now_s: float,
-        rng: np.random.Generator,
+        rng: Draws,
         budget: RetryBudget | None,
         breaker: CircuitBreaker | None,
     ) -> None:
@@ -136,7 +137,7 @@ class RetryRun:
             else:
                 self.budget.on_failure(now_s)
         if verdict is Verdict.SUCCESS:
-            return Decision(Action.DONE)
+            return _DONE
         if verdict is Verdict.FAIL:
             return Decision(Action.FAIL, reason=f"not retryable: {outcome.label}")
         if self.attempts >= policy.max_attempts:
@@ -179,7 +180,7 @@ class ReconnectPolicy:
         if self.max_attempts is not None and self.max_attempts < 0:
             raise ValueError(f"max_attempts must be >= 0, got {self.max_attempts}")
 
-    def start(self, rng: np.random.Generator) -> ReconnectRun:
+    def start(self, rng: Draws) -> ReconnectRun:
         """Begin recovering one stream."""
         return ReconnectRun(self, rng)
 
@@ -189,7 +190,7 @@ class ReconnectRun:
 
     __slots__ = ("failed_attempts", "policy", "rng", "schedule")
 
-    def __init__(self, policy: ReconnectPolicy, rng: np.random.Generator) -> None:
+    def __init__(self, policy: ReconnectPolicy, rng: Draws) -> None:
         self.policy = policy
         self.rng = rng
         self.failed_attempts = 0

@@ -4,6 +4,7 @@ follow its progress stream under the reconnect policy, until exactly one outcome
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -147,7 +148,7 @@ def call_client(
     """A client whose job is one call, retried per policy: done when a try succeeds."""
     env, rec = w.env, w.rec
     deadline_s = env.now + w.job_timeout_s
-    run = w.policy.retry.start(env.now, w.streams.policy, *w.budget_and_breaker())
+    run = w.policy.retry.start(env.now, w.policy_draws, *w.budget_and_breaker())
     if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
         rec.accepted_s[job_index] = env.now
         rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
@@ -207,60 +208,76 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
     start_s = env.now
     deadline_s = start_s + w.job_timeout_s
     budget, breaker = w.budget_and_breaker()
-    run = policy.retry.start(start_s, w.streams.policy, budget, breaker)
-    wait = Wait(env, deadline_s)
-    current: list[Job] = []
+    run = policy.retry.start(start_s, w.policy_draws, budget, breaker)
+    wait = Wait(w, deadline_s, job_index, service_s)
+    try:
+        # ------------------------------------------------------------ create
+        if not (yield from retry_loop(w, job_index, run, wait.create_attempt, deadline_s)):
+            return
+        job = wait.current
+        assert job is not None
+        rec.accepted_s[job_index] = env.now
 
-    def on_done(job: Job) -> None:
-        if current and job is current[0]:
-            wait.job_done()
-
-    # ---------------------------------------------------------------- create
-    def attempt(first: bool) -> simpy.events.ProcessGenerator:
-        attempt_job = Job(job_index, service_s, on_done)
-        current[:] = [attempt_job]
-        kind = "offered_first" if first else "offered_retry"
-        return request(w, kind, w.service.create, attempt_job)
-
-    if not (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
-        return
-    job = current[0]
-    rec.accepted_s[job_index] = env.now
-
-    # ---------------------------------------------------------------- follow
-    if not w.follow_stream:
-        if not wait.done:
-            yield wait.arm()
-        rec.end_job(job_index, JobOutcome.COMPLETED if wait.done else JobOutcome.TIMED_OUT, env.now)
-        return
-    yield from follow_stream(w, job_index, job, wait, deadline_s)
+        # ------------------------------------------------------------ follow
+        if not w.follow_stream:
+            if not wait.done:
+                yield wait.arm()
+            end = JobOutcome.COMPLETED if wait.done else JobOutcome.TIMED_OUT
+            rec.end_job(job_index, end, env.now)
+            return
+        yield from follow_stream(w, job_index, job, wait, deadline_s)
+    finally:
+        wait.close()
 
 
 class Wait:
     """What a client waits for once its job is accepted: the job's end, a stream cut or
-    its deadline. One event per wait and one deadline timer per client, instead of a
-    SimPy condition over three events each time."""
+    its deadline. One event per wait; the deadline comes from the world's one
+    :class:`Deadlines` timer, not a timer per client. No closures, and ``close`` drops
+    the references between client, job and wait, so a finished client is freed by
+    reference counting, not left for the cyclic garbage collector."""
 
-    __slots__ = ("cut", "deadline_s", "done", "env", "event", "timer")
+    __slots__ = (
+        "closed",
+        "current",
+        "cut",
+        "deadline_s",
+        "done",
+        "event",
+        "index",
+        "service_s",
+        "w",
+        "watched",
+    )
 
-    def __init__(self, env: simpy.Environment, deadline_s: float) -> None:
-        self.env = env
+    def __init__(self, w: World, deadline_s: float, index: int, service_s: float) -> None:
+        self.w = w
         self.deadline_s = deadline_s
+        self.index = index
+        self.service_s = service_s
+        self.closed = False
         self.done = False  # the job's result exists on the server
         self.cut = False  # the current stream was cut
         self.event: simpy.Event | None = None
-        self.timer: simpy.Event | None = None
+        self.current: Job | None = None  # the job of the latest create attempt
+        self.watched = False  # on the world's deadline timer
+
+    def create_attempt(self, first: bool) -> simpy.events.ProcessGenerator:
+        """One ``POST /api/ai/jobs``: a fresh Job, whose end wakes this wait."""
+        w = self.w
+        job = self.current = Job(self.index, self.service_s, self.job_ended)
+        return request(w, "offered_first" if first else "offered_retry", w.service.create, job)
 
     def arm(self) -> simpy.Event:
         """A fresh event that fires on done, cut or deadline, whichever comes first."""
         self.cut = False
-        self.event = self.env.event()
-        if self.timer is None:
-            self.timer = self.env.timeout(max(0.0, self.deadline_s - self.env.now))
-            self.timer.callbacks.append(self._fire)
-        return self.event
+        self.event = event = self.w.env.event()
+        if not self.watched:
+            self.watched = True
+            self.w.deadlines.watch(self)
+        return event
 
-    def _fire(self, _: object = None) -> None:
+    def fire(self) -> None:
         event = self.event
         if event is not None and not event.triggered:
             event.succeed()
@@ -269,13 +286,62 @@ class Wait:
         """Has the job's result been produced?"""
         return self.done
 
-    def job_done(self) -> None:
-        self.done = True
-        self._fire()
+    def job_ended(self, job: Job) -> None:
+        if job is self.current:
+            self.done = True
+            self.fire()
 
     def stream_cut(self) -> None:
         self.cut = True
-        self._fire()
+        self.fire()
+
+    def close(self) -> None:
+        """The client has ended: nothing more to wake."""
+        self.closed = True
+        self.event = None
+        self.current = None
+
+
+class Deadlines:
+    """The job deadlines of every waiting client on one timer.
+
+    A SimPy timeout cannot be cancelled, so a timer per client would sit in the event
+    queue until its deadline although almost every job ends long before it. Here a heap
+    holds the waits in deadline order and one timeout is pending, for the earliest;
+    when it fires, every due wait still open is woken and closed waits at the head are
+    dropped in bulk, so timers fire only for deadlines that matter.
+    """
+
+    __slots__ = ("env", "heap", "seq", "timer_at_s")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.heap: list[tuple[float, int, Wait]] = []
+        self.seq = 0
+        self.timer_at_s: float | None = None
+
+    def watch(self, wait: Wait) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (wait.deadline_s, self.seq, wait))
+        if self.timer_at_s is None or wait.deadline_s < self.timer_at_s:
+            self._set_timer(wait.deadline_s)
+
+    def _set_timer(self, at_s: float) -> None:
+        self.timer_at_s = at_s
+        timer = self.env.timeout(max(0.0, at_s - self.env.now), at_s)
+        timer.callbacks.append(self._due)
+
+    def _due(self, timer: simpy.Event) -> None:
+        if timer.value != self.timer_at_s:
+            return  # superseded by an earlier timer, which has already done this work
+        heap, now = self.heap, self.env.now
+        while heap and (heap[0][0] <= now or heap[0][2].closed):
+            wait = heapq.heappop(heap)[2]
+            if not wait.closed:
+                wait.fire()
+        self.timer_at_s = None
+        if heap:
+            self._set_timer(heap[0][0])
 
 
 def follow_stream(
@@ -285,7 +351,7 @@ def follow_stream(
     env, rec = w.env, w.rec
     events = w.progress_events
     reconnect = w.policy.reconnect
-    recovery = reconnect.start(w.streams.policy)
+    recovery = reconnect.start(w.policy_draws)
     delivered = 0  # highest event id the client has received
     kind = "offered_first"
     rec.reconnecting += 1  # "connecting" counts as not yet connected

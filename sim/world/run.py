@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.policies.backoff import BlockDraws
 from sim.policies.breaker import CircuitBreaker
 from sim.policies.budget import RetryBudget
 from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
-from sim.world.client import Wait, job_client, rpc_client
+from sim.world.client import Deadlines, Wait, job_client, rpc_client
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import Recorder
 from sim.world.network import SimNetwork
@@ -39,6 +40,38 @@ def fewer_gc_passes(gen0_threshold: int = 200_000) -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+class Task:
+    """A client's generator driven straight from SimPy's event callbacks.
+
+    ``simpy.Process`` does more than a client needs (interrupts, failure propagation,
+    the active-process bookkeeping) and it is a third of the cost of each resume. A
+    client here only ever waits for events that succeed, so this driver sends each
+    event's value into the generator and hooks itself onto the next event it yields;
+    ``on_end`` runs when the generator returns. An exception in a client propagates
+    out of ``env.run``, as it would from a Process.
+    """
+
+    __slots__ = ("gen", "on_end")
+
+    def __init__(
+        self, env: simpy.Environment, gen: simpy.events.ProcessGenerator, on_end: Callable[[], None]
+    ) -> None:
+        self.gen = gen
+        self.on_end = on_end
+        env.timeout(0).callbacks.append(self.resume)  # start at once, after what is due now
+
+    def resume(self, event: simpy.Event) -> None:
+        try:
+            target = self.gen.send(event._value)
+        except StopIteration:
+            self.on_end()
+            return
+        if target.processed:  # already over: go on at once
+            target.env.timeout(0, target._value).callbacks.append(self.resume)
+        else:
+            target.callbacks.append(self.resume)
+
+
 class World:
     """Everything one policy run shares: clock, streams, network, service, recorder."""
 
@@ -59,6 +92,8 @@ class World:
         self.progress_events = max(1, scenario.service.progress_events)
         self.stream_retry_s = scenario.service.stream_retry_s
         self.open_streams: dict[int, Wait] = {}
+        self.deadlines = Deadlines(self.env)
+        self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
         self.shared = c.budget_scope is BudgetScope.SHARED
         self._shared_state = policy.retry.new_state()
         self.active_clients = 0
@@ -71,17 +106,15 @@ class World:
 
     # ------------------------------------------------------------------ processes
 
-    def _client_done(self, _: object = None) -> None:
+    def _client_done(self) -> None:
         self.active_clients -= 1
         if self.active_clients == 0 and self.arrivals_done and not self.all_done.triggered:
             self.all_done.succeed()
 
-    def _spawn(self, gen: simpy.events.ProcessGenerator) -> simpy.Process:
-        """Start a client process, counted from now (not from its first step)."""
+    def _spawn(self, gen: simpy.events.ProcessGenerator) -> None:
+        """Start a client, counted from now (not from its first step)."""
         self.active_clients += 1
-        proc = self.env.process(gen)
-        proc.callbacks.append(self._client_done)
-        return proc
+        Task(self.env, gen, self._client_done)
 
     def _open_loop(
         self, times_s: np.ndarray, service_s: np.ndarray
@@ -113,12 +146,10 @@ class World:
             yield from job_client(self, index, service_s)
             yield env.timeout(think.think.sample_s(self.streams.think))
 
-    def _closed_loop(
-        self, starts_s: np.ndarray, think: ClosedLoop
-    ) -> simpy.events.ProcessGenerator:
-        users = [self._spawn(self._closed_loop_user(s, think)) for s in starts_s]
+    def _closed_loop(self, starts_s: np.ndarray, think: ClosedLoop) -> None:
+        for s in starts_s:
+            self._spawn(self._closed_loop_user(s, think))
         self.arrivals_done = True
-        yield self.env.all_of(users)
 
     def _sampler(self) -> simpy.events.ProcessGenerator:
         env, rec, svc = self.env, self.rec, self.service
@@ -174,7 +205,7 @@ class World:
         env, sc = self.env, self.scenario
         times = arrival_times_s(sc, self.streams.arrivals)
         if isinstance(sc.clients.arrival, ClosedLoop):
-            env.process(self._closed_loop(times, sc.clients.arrival))
+            self._closed_loop(times, sc.clients.arrival)
         else:
             service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
             env.process(self._open_loop(times, service_s))
