@@ -7,6 +7,7 @@ All values in seconds; every draw goes through the caller's Generator.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -128,22 +129,20 @@ class Sampler:
     """Draws one value at a time from a distribution, in blocks: one vectorised call per
     ``block`` draws instead of one Generator call each. Deterministic for a given stream."""
 
-    __slots__ = ("block", "buffer", "dist", "i", "rng")
+    __slots__ = ("block", "dist", "next", "rng")
 
     def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
         self.dist = dist
         self.rng = rng
         self.block = block
-        self.buffer: list[float] = []
-        self.i = 0
+        self.next: Callable[[], float] = iter(()).__next__  # refilled at the first call
 
     def __call__(self) -> float:
-        if self.i >= len(self.buffer):
-            self.buffer = self.dist.samples_s(self.rng, self.block).tolist()
-            self.i = 0
-        value = self.buffer[self.i]
-        self.i += 1
-        return value
+        try:
+            return self.next()
+        except StopIteration:
+            self.next = iter(self.dist.samples_s(self.rng, self.block).tolist()).__next__
+            return self.next()
 
 
 def _normal_cdf(x: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import math
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from sim.results import run_scenario
 from sim.scenario import load_scenario
 from sim.world.metrics import JobOutcome
-from sim.world.run import World
+from sim.world.run import World, run_policy
 
 from .simhelp import SCENARIOS, base, run_world, scenario_from
 
@@ -181,3 +183,23 @@ def test_thundering_herd_no_jitter_spikes_and_full_jitter_recovers_sooner(tmp_pa
     assert s["full-jitter"]["recovery_s"] is not None
     assert s["exponential"]["recovery_s"] is not None
     assert s["full-jitter"]["recovery_s"] < s["exponential"]["recovery_s"]
+
+
+def test_a_run_makes_no_reference_cycle_per_client() -> None:
+    """Runs go without the cyclic GC, so a finished client must be freed by reference
+    counting: what a run leaves to the collector must not grow with the client count."""
+    scenario = load_scenario(SCENARIOS / "thundering-herd.yaml")
+    left: list[int] = []
+    for count in (1_000, 3_000):
+        small = dataclasses.replace(
+            scenario, clients=dataclasses.replace(scenario.clients, count=count)
+        )
+        gc.collect()
+        gc.disable()
+        try:
+            run_policy(small, small.policy("full-jitter"))
+            left.append(gc.collect())
+        finally:
+            gc.enable()
+    # one cycle per client would leave thousands; what is left is the world itself
+    assert left[1] - left[0] < 100 and left[1] < 1_000, left

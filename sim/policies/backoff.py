@@ -145,21 +145,17 @@ class Backoff:
             return self._decorrelated_v2(rng)
         return self._memoryless(rng)
 
-    def _curve(self) -> Iterator[float]:
-        """v_1, v_2, ...: the curve before jitter (stays at the cap once there)."""
-        retry = 0
-        while True:
-            retry += 1
-            v = self.value_s(retry)
-            yield v
-            if v >= self.cap_s or self.kind is BackoffKind.CONSTANT:
-                while True:
-                    yield v
-
     def _memoryless(self, rng: Draws) -> Iterator[float]:
         jitter = self.jitter
         p = self.jitter_ratio
-        for v in self._curve():
+        retry = 0
+        v = 0.0
+        growing = True  # until the curve reaches the cap (a constant curve never grows)
+        while True:
+            if growing:
+                retry += 1
+                v = self.value_s(retry)
+                growing = v < self.cap_s and self.kind is not BackoffKind.CONSTANT
             if jitter is Jitter.NONE:
                 yield v
             elif jitter is Jitter.FULL:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from sim.policies.backoff import Backoff, Draws
 from sim.policies.breaker import BreakerSpec, CircuitBreaker
@@ -28,9 +29,9 @@ class Action(StrEnum):
     GIVE_UP = "give_up"  # retryable, but attempts, deadline, budget or hint say stop
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The answer of :meth:`RetryRun.after`."""
+class Decision(NamedTuple):
+    """The answer of :meth:`RetryRun.after` (a named tuple: made once per attempt, and
+    a tuple is made in a fraction of a frozen dataclass's time)."""
 
     action: Action
     delay_s: float = 0.0

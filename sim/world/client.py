@@ -25,30 +25,6 @@ _REFUSED = Outcome(error=ErrorKind.REFUSED)
 _LOCAL = Outcome(error=ErrorKind.LOCAL_REJECT)
 
 
-def _record_answer(w: World, sent_s: float, answer: Answer) -> Outcome:
-    rec = w.rec
-    if answer.refused:
-        rec.count("error_refused", sent_s)
-        return _REFUSED
-    status = answer.status
-    if status < 300:
-        rec.count("accepted" if status == 201 else "stream_connected", sent_s)
-    elif status == 503:
-        rec.count("rejected_503", sent_s)
-    elif status == 429:
-        rec.count("rejected_429", sent_s)
-    else:
-        rec.count("rejected_other", sent_s)
-    key = (status, answer.retry_after_s)
-    outcome = _OUTCOMES.get(key)
-    if outcome is None:  # outcomes are frozen values: one object per kind of answer
-        outcome = _OUTCOMES[key] = Outcome(status=status, retry_after_s=answer.retry_after_s)
-    return outcome
-
-
-_OUTCOMES: dict[tuple[int, float | None], Outcome] = {}
-
-
 def retry_loop(
     w: World,
     job_index: int,
@@ -84,60 +60,68 @@ def retry_loop(
 class _Arrival:
     """A request reaching the service: calls ``send`` then, and keeps its answer."""
 
-    __slots__ = ("answer", "args", "send")
+    __slots__ = ("answer", "arg", "send")
 
-    def __init__(self, send: Callable[..., Answer], args: tuple[Job, ...]) -> None:
+    def __init__(self, send: Callable[[Job], Answer], arg: Job) -> None:
         self.send = send
-        self.args = args
+        self.arg = arg
         self.answer: Answer | None = None
 
     def __call__(self, _: simpy.Event) -> None:
-        self.answer = self.send(*self.args)
+        self.answer = self.send(self.arg)
 
 
 def request(
-    w: World, kind: str, send: Callable[..., Answer], *args: Job
+    w: World, kind: str, send: Callable[[Job], Answer], arg: Job
 ) -> simpy.events.ProcessGenerator:
     """One HTTP request through the network to the service; returns its Outcome.
 
-    ``send`` is called when the request reaches the service and returns the
-    service's Answer. Counted as offered ``kind`` in the bucket it was sent in.
+    ``send(arg)`` is called when the request reaches the service and returns the
+    service's Answer. Counted as offered ``kind`` in the bucket it was sent in, and its
+    result in the same bucket.
     """
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
-    rec.count(kind, sent_s)
+    bucket = rec.bucket(sent_s)
+    live = rec.live
+    live[kind][bucket] += 1
     rec.in_flight += 1
     timeout_s = w.request_timeout_s
     try:
         fate = net.fate(sent_s)
         if fate is Fate.LOST:
             yield env.timeout(timeout_s)
-            rec.count("error_timeout", sent_s)
+            live["error_timeout"][bucket] += 1
             return _TIMEOUT
         there_s = net.delay_s(sent_s)
         back_s = net.delay_s(sent_s)
         if fate is not Fate.DELIVERED:
             # RST or refusal comes back after one round trip
             yield env.timeout(min(there_s + back_s, timeout_s))
-            rec.count("error_reset" if fate is Fate.RESET else "error_refused", sent_s)
-            return _RESET if fate is Fate.RESET else _REFUSED
+            if fate is Fate.RESET:
+                live["error_reset"][bucket] += 1
+                return _RESET
+            live["error_refused"][bucket] += 1
+            return _REFUSED
         if there_s >= timeout_s:
             yield env.timeout(timeout_s)
-            rec.count("error_timeout", sent_s)
+            live["error_timeout"][bucket] += 1
             return _TIMEOUT
         # The service answers when the request arrives (a callback at there_s); the client
-        # wakes once, when the answer is back: one process resume per request, not two.
-        arrival = _Arrival(send, args)
+        # wakes once, when the answer is back: one resume per request, not two.
+        arrival = _Arrival(send, arg)
         env.timeout(there_s).callbacks.append(arrival)
         if there_s + back_s > timeout_s:
             yield env.timeout(timeout_s)
-            rec.count("error_timeout", sent_s)
+            live["error_timeout"][bucket] += 1
             if arrival.answer is not None and arrival.answer.status == 201:
                 rec.orphaned_jobs += 1
             return _TIMEOUT
         yield env.timeout(there_s + back_s)
-        assert arrival.answer is not None
-        return _record_answer(w, sent_s, arrival.answer)
+        answer = arrival.answer
+        assert answer is not None
+        live[answer.counter][bucket] += 1
+        return answer.outcome
     finally:
         rec.in_flight -= 1
 
@@ -188,7 +172,8 @@ def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.Proces
         answer = w.service.call(job)
         if answer is not None:
             yield env.timeout(net.delay_s(env.now))
-            return _record_answer(w, sent_s, answer)
+            rec.count(answer.counter, sent_s)
+            return answer.outcome
         yield done | env.timeout(max(0.0, sent_s + timeout_s - env.now))
         back_s = net.delay_s(env.now)
         if not done.triggered or env.now + back_s > sent_s + timeout_s:
@@ -326,6 +311,10 @@ class Deadlines:
         if self.timer_at_s is None or wait.deadline_s < self.timer_at_s:
             self._set_timer(wait.deadline_s)
 
+    def clear(self) -> None:
+        """The run is over: let go of every wait still held."""
+        self.heap.clear()
+
     def _set_timer(self, at_s: float) -> None:
         self.timer_at_s = at_s
         timer = self.env.timeout(max(0.0, at_s - self.env.now), at_s)
@@ -356,22 +345,9 @@ def follow_stream(
     kind = "offered_first"
     rec.reconnecting += 1  # "connecting" counts as not yet connected
 
-    def finish(outcome: JobOutcome, state: str) -> None:
-        nonlocal delivered
-        if outcome is JobOutcome.COMPLETED:
-            delivered = events  # the result event, and with it every event before it
-        if state == "connected":
-            rec.connected -= 1
-        else:
-            rec.reconnecting -= 1
-        if outcome is JobOutcome.GAVE_UP:
-            rec.disconnected += 1
-        rec.events_lost[job_index] = max(0, job.emitted_by(env.now, events) - delivered)
-        rec.end_job(job_index, outcome, env.now)
-
     while True:
         # ---- connect (first time or again)
-        outcome = yield from request(w, kind, w.service.connect_stream)
+        outcome = yield from request(w, kind, w.service.connect_stream, job)
         if outcome.status == 200:
             recovery.connected()
             emitted = job.emitted_by(env.now, events)
@@ -381,30 +357,48 @@ def follow_stream(
             rec.reconnecting -= 1
             rec.connected += 1
             if wait.done:
-                finish(JobOutcome.COMPLETED, "connected")
+                _end_stream(w, job_index, job, JobOutcome.COMPLETED, True, delivered)
                 return
             w.open_streams[job_index] = wait
             yield wait.arm()
             w.open_streams.pop(job_index, None)
             if wait.finished():  # a call: mypy would keep the narrowing from before the yield
-                finish(JobOutcome.COMPLETED, "connected")
+                _end_stream(w, job_index, job, JobOutcome.COMPLETED, True, delivered)
                 return
             if not wait.cut:
                 delivered = job.emitted_by(env.now, events)
-                finish(JobOutcome.TIMED_OUT, "connected")
+                _end_stream(w, job_index, job, JobOutcome.TIMED_OUT, True, delivered)
                 return
             delivered = job.emitted_by(env.now, events)
             rec.connected -= 1
             rec.reconnecting += 1
         # ---- the stream is down: wait per the reconnect policy
         delay_s = recovery.next_delay_s(w.stream_retry_s)
-        if delay_s is None:
-            finish(JobOutcome.GAVE_UP, "reconnecting")  # "connection recovery failed"
+        if delay_s is None:  # "connection recovery failed"
+            _end_stream(w, job_index, job, JobOutcome.GAVE_UP, False, delivered)
             return
         if env.now + delay_s >= deadline_s:
             yield env.timeout(max(0.0, deadline_s - env.now))
-            finish(JobOutcome.TIMED_OUT, "reconnecting")
+            _end_stream(w, job_index, job, JobOutcome.TIMED_OUT, False, delivered)
             return
         yield env.timeout(delay_s)
         rec.reconnects[job_index] += 1
         kind = "offered_reconnect"
+
+
+def _end_stream(
+    w: World, job_index: int, job: Job, outcome: JobOutcome, connected: bool, delivered: int
+) -> None:
+    """The stream follower ends with ``outcome``, ``connected`` or not, having received
+    events up to ``delivered``: gauges, events lost, the job's end."""
+    rec, now, events = w.rec, w.env.now, w.progress_events
+    if outcome is JobOutcome.COMPLETED:
+        delivered = events  # the result event, and with it every event before it
+    if connected:
+        rec.connected -= 1
+    else:
+        rec.reconnecting -= 1
+    if outcome is JobOutcome.GAVE_UP:
+        rec.disconnected += 1
+    rec.events_lost[job_index] = max(0, job.emitted_by(now, events) - delivered)
+    rec.end_job(job_index, outcome, now)

@@ -61,8 +61,9 @@ class Recorder:
         self.bucket_s = bucket_s
         self.per_bucket = 1.0 / bucket_s
         self.n = int(np.ceil(horizon_s / bucket_s)) + 1
-        # plain lists while running (numpy scalar updates are slow), arrays after close()
-        self._live: dict[str, list[int]] = {name: [0] * self.n for name in COUNTERS}
+        # plain lists while running (numpy scalar updates are slow), arrays after close();
+        # hot paths index them directly: live[name][bucket] += 1
+        self.live: dict[str, list[int]] = {name: [0] * self.n for name in COUNTERS}
         self.counters: dict[str, np.ndarray] = {}
         self.gauges = {name: np.zeros(self.n, dtype=np.int64) for name in GAUGES}
         # per job
@@ -85,17 +86,18 @@ class Recorder:
         self.disconnected = 0
 
     def bucket(self, t_s: float) -> int:
+        """The bucket ``t_s`` falls in (the last one takes everything past the horizon)."""
         i = int(t_s * self.per_bucket)
         return i if i < self.n else self.n - 1
 
     def count(self, name: str, t_s: float) -> None:
         i = int(t_s * self.per_bucket)
-        self._live[name][i if i < self.n else self.n - 1] += 1
+        self.live[name][i if i < self.n else self.n - 1] += 1
 
     def close(self, end_s: float) -> None:
         """The run is over: freeze the counters into arrays."""
         self.end_s = end_s
-        self.counters = {k: np.asarray(v, dtype=np.int64) for k, v in self._live.items()}
+        self.counters = {k: np.asarray(v, dtype=np.int64) for k, v in self.live.items()}
 
     def new_job(self, arrival_s: float) -> int:
         self.arrival_s.append(arrival_s)

@@ -44,7 +44,7 @@ class SimNetwork:
     def fate(self, t_s: float) -> Fate:
         """The fate of a request sent at ``t_s``."""
         f = self.faults
-        if not f.network_faults:
+        if not f.network_faults or f.quiet(t_s):
             return Fate.DELIVERED
         if f.active(FaultKind.PARTITION, t_s) is not None:
             return Fate.LOST

@@ -18,6 +18,7 @@ from typing import cast
 import numpy as np
 import simpy
 
+from sim.policies.classify import ErrorKind, Outcome
 from sim.scenario.model import FaultKind, OutageAnswer, Service, StoreOnOutage
 from sim.world.faults import FaultTimeline
 
@@ -46,21 +47,46 @@ class Job:
 
 
 class Answer:
-    """The service's answer to a request: ``status`` or ``refused``."""
+    """The service's answer to a request: ``status`` or ``refused``, with the counter it
+    is recorded under and the client's Outcome, worked out once. Made by :func:`answer`,
+    which hands out one object per distinct answer."""
 
-    __slots__ = ("refused", "retry_after_s", "status")
+    __slots__ = ("counter", "outcome", "refused", "retry_after_s", "status")
 
-    def __init__(
-        self, status: int = 201, retry_after_s: float | None = None, refused: bool = False
-    ):
+    def __init__(self, status: int, retry_after_s: float | None, refused: bool) -> None:
         self.status = status
         self.retry_after_s = retry_after_s
         self.refused = refused
+        if refused:
+            self.counter = "error_refused"
+            self.outcome = Outcome(error=ErrorKind.REFUSED)
+            return
+        if status < 300:
+            self.counter = "accepted" if status == 201 else "stream_connected"
+        elif status == 503:
+            self.counter = "rejected_503"
+        elif status == 429:
+            self.counter = "rejected_429"
+        else:
+            self.counter = "rejected_other"
+        self.outcome = Outcome(status=status, retry_after_s=retry_after_s)
 
 
-ACCEPTED = Answer(201)
-OK = Answer(200)
-REFUSED = Answer(0, refused=True)
+_ANSWERS: dict[tuple[int, float | None, bool], Answer] = {}
+
+
+def answer(status: int, retry_after_s: float | None = None, refused: bool = False) -> Answer:
+    """The one Answer object for this status, hint and refusal."""
+    key = (status, retry_after_s, refused)
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = _ANSWERS[key] = Answer(status, retry_after_s, refused)
+    return found
+
+
+ACCEPTED = answer(201)
+OK = answer(200)
+REFUSED = answer(0, refused=True)
 
 
 class JobService:
@@ -139,30 +165,30 @@ class JobService:
         if outage is not None:
             if outage.answer is OutageAnswer.REFUSE:
                 return REFUSED
-            return Answer(503, outage.retry_after_s)
+            return answer(503, outage.retry_after_s)
         errors = self.faults.active(FaultKind.ERRORS, now)
         if errors is not None and (
             errors.probability >= 1 or self.rng.random() < errors.probability
         ):
-            return Answer(errors.status)
+            return answer(errors.status)
         return None
 
     def create(self, job: Job) -> Answer:
         """``POST /api/ai/jobs`` arriving now: 201 (job admitted), 429, 503 or refused."""
         now = self.env.now
-        answer = self._fault_answer(now)
-        if answer is not None:
-            return answer
-        if self._rate_limited(now):
-            rl = self.spec.rate_limit
-            assert rl is not None
-            return Answer(429, rl.retry_after_s)
-        if self.faults.active(FaultKind.STORE_OUTAGE, now) is not None:
+        quiet = self.faults.quiet(now)  # the common case: skip every fault check
+        if not quiet:
+            faulty = self._fault_answer(now)
+            if faulty is not None:
+                return faulty
+        if self.spec.rate_limit is not None and self._rate_limited(now):
+            return answer(429, self.spec.rate_limit.retry_after_s)
+        if not quiet and self.faults.active(FaultKind.STORE_OUTAGE, now) is not None:
             if self.spec.store_on_outage is StoreOnOutage.FAIL:
-                return Answer(503, self.spec.retry_after_s)
+                return answer(503, self.spec.retry_after_s)
             job.degraded = True
             self.degraded_accepts += 1
-        if self.busy < self.capacity():
+        if self.busy < (self.instances * self.spec.concurrency if quiet else self.capacity()):
             job.accepted_s = now
             self._start(job)
             return ACCEPTED
@@ -170,18 +196,22 @@ class JobService:
             job.accepted_s = now
             self.queue.append(job)
             return ACCEPTED
-        return Answer(503, self.spec.retry_after_s)
+        return answer(503, self.spec.retry_after_s)
 
     def call(self, job: Job) -> Answer | None:
         """A synchronous call arriving now: an immediate refusal, or None when the work
         was admitted (``job.on_done`` fires when it is done, whoever still waits)."""
-        answer = self.create(job)
-        return None if answer is ACCEPTED else answer
+        reply = self.create(job)
+        return None if reply is ACCEPTED else reply
 
-    def connect_stream(self) -> Answer:
-        """``GET /api/ai/jobs/{id}/stream`` arriving now: 200, or the fault's answer."""
-        answer = self._fault_answer(self.env.now)
-        return OK if answer is None else answer
+    def connect_stream(self, job: Job) -> Answer:
+        """``GET /api/ai/jobs/{id}/stream`` for ``job`` arriving now: 200, or the fault's
+        answer (the job is known to the service whatever its state)."""
+        now = self.env.now
+        if self.faults.quiet(now):
+            return OK
+        faulty = self._fault_answer(now)
+        return OK if faulty is None else faulty
 
     # ------------------------------------------------------------------ work
 
