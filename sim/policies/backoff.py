@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -110,6 +110,8 @@ class Backoff:
     cap_s: float = 30.0
     jitter: Jitter = Jitter.NONE
     jitter_ratio: float = 0.1
+    # v_1, v_2, ... up to the first value at the cap (at most 64), worked out once
+    _curve_s: tuple[float, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.base_s < 0:
@@ -120,11 +122,19 @@ class Backoff:
             raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
         if not 0 <= self.jitter_ratio <= 1:
             raise ValueError(f"jitter_ratio must be within [0, 1], got {self.jitter_ratio}")
+        curve = [self._raw_value_s(1)]
+        while len(curve) < 64 and curve[-1] < self.cap_s and self.kind is not BackoffKind.CONSTANT:
+            curve.append(self._raw_value_s(len(curve) + 1))
+        object.__setattr__(self, "_curve_s", tuple(curve))
 
     def value_s(self, retry: int) -> float:
         """The curve before jitter, ``v_n``, for retry number ``retry`` (>= 1)."""
         if retry < 1:
             raise ValueError(f"retry numbers start at 1, got {retry}")
+        curve = self._curve_s
+        return curve[retry - 1] if retry <= len(curve) else self._raw_value_s(retry)
+
+    def _raw_value_s(self, retry: int) -> float:
         if self.kind is BackoffKind.CONSTANT:
             return self.base_s
         # Exponent overflow is harmless: the cap wins long before a float overflows,
@@ -148,14 +158,18 @@ class Backoff:
     def _memoryless(self, rng: Draws) -> Iterator[float]:
         jitter = self.jitter
         p = self.jitter_ratio
+        curve = self._curve_s
+        n = len(curve)
+        grows_on = curve[-1] < self.cap_s and self.kind is not BackoffKind.CONSTANT
         retry = 0
-        v = 0.0
-        growing = True  # until the curve reaches the cap (a constant curve never grows)
+        v = curve[0]
         while True:
-            if growing:
-                retry += 1
-                v = self.value_s(retry)
-                growing = v < self.cap_s and self.kind is not BackoffKind.CONSTANT
+            retry += 1
+            if retry <= n:
+                v = curve[retry - 1]
+            elif grows_on:  # a curve of more than 64 steps under its cap
+                v = self._raw_value_s(retry)
+            # else: the curve stays at its last value (the cap, or the constant)
             if jitter is Jitter.NONE:
                 yield v
             elif jitter is Jitter.FULL:

@@ -214,7 +214,8 @@ class _Builder:
             changes["kind"] = BackoffKind(changes["kind"])
         if "jitter" in changes:
             changes["jitter"] = Jitter(changes["jitter"])
-        merged = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, **changes}
+        given = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
+        merged = {**given, **changes}
         if merged["cap_s"] < merged["base_s"]:
             where = f"{path}.cap_s" if "cap_s" in b else f"{path}.base_s"
             self.problem(

@@ -33,7 +33,10 @@ class SimNetwork:
 
     def delay_s(self, t_s: float) -> float:
         """One-way latency of a message sent at ``t_s``, spikes included."""
-        d = self.latency()
+        try:
+            d = self.latency.next()  # the block's next value, without a frame of its own
+        except StopIteration:
+            d = self.latency()
         if not self.spikes:
             return d
         spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)

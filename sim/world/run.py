@@ -18,7 +18,7 @@ from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, Ser
 from sim.world.arrivals import arrival_times_s
 from sim.world.client import Deadlines, Wait, job_client, rpc_client
 from sim.world.faults import FaultTimeline
-from sim.world.metrics import Recorder
+from sim.world.metrics import GAUGES, Recorder
 from sim.world.network import SimNetwork
 from sim.world.occ import Row, occ_client
 from sim.world.rng import Streams
@@ -107,6 +107,7 @@ class World:
         self.stream_retry_s = scenario.service.stream_retry_s
         self.open_streams: dict[int, Wait] = {}
         self.deadlines = Deadlines(self.env)
+        self.sampled: dict[str, list[int]] = {}  # gauges, filled by the sampler
         self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
         self.shared = c.budget_scope is BudgetScope.SHARED
         self._shared_state = policy.retry.new_state()
@@ -167,16 +168,22 @@ class World:
 
     def _sampler(self) -> simpy.events.ProcessGenerator:
         env, rec, svc = self.env, self.rec, self.service
-        g = rec.gauges
+        bucket_s = self.scenario.bucket_s
+        concurrency = max(1, self.scenario.service.concurrency)
+        # lists while running (numpy item assignment is slow); run() copies them over
+        s = self.sampled = {name: [0] * rec.n for name in GAUGES}
+        in_flight, queue, busy = s["in_flight"], s["queue_length"], s["busy_slots"]
+        instances, connected = s["active_instances"], s["clients_connected"]
+        reconnecting, disconnected = s["clients_reconnecting"], s["clients_disconnected"]
         for b in range(rec.n):
-            yield env.timeout(self.scenario.bucket_s)
-            g["in_flight"][b] = rec.in_flight
-            g["queue_length"][b] = len(svc.queue)
-            g["busy_slots"][b] = svc.busy
-            g["active_instances"][b] = svc.capacity() // max(1, self.scenario.service.concurrency)
-            g["clients_connected"][b] = rec.connected
-            g["clients_reconnecting"][b] = rec.reconnecting
-            g["clients_disconnected"][b] = rec.disconnected
+            yield env.timeout(bucket_s)
+            in_flight[b] = rec.in_flight
+            queue[b] = len(svc.queue)
+            busy[b] = svc.busy
+            instances[b] = svc.capacity() // concurrency
+            connected[b] = rec.connected
+            reconnecting[b] = rec.reconnecting
+            disconnected[b] = rec.disconnected
 
     def _stream_drops(self) -> simpy.events.ProcessGenerator:
         env, rng = self.env, self.streams.faults
@@ -232,6 +239,8 @@ class World:
         with no_cyclic_gc():
             env.run(until=self.all_done | deadline)
         self.deadlines.clear()
+        for name, values in self.sampled.items():
+            self.rec.gauges[name][:] = values
         self.rec.close(env.now)
         self.rec.degraded_accepts = self.service.degraded_accepts
         return self.rec
