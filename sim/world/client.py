@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.events import PENDING
 
 from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action, RetryRun
@@ -215,6 +216,25 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
         wait.close()
 
 
+class Wake(simpy.Event):
+    """An event processed the moment it is triggered instead of queued: the waiting
+    client goes on at once, in the same instant, without a trip through the event queue.
+
+    For a wait whose end needs no ordering against other events of that instant (a
+    job's end, a cut stream, a deadline). ``wake`` does what ``Environment.step`` does
+    when it takes a succeeded event off the queue: mark it ok and call its callbacks.
+    """
+
+    def wake(self) -> None:
+        if self._value is not PENDING:
+            return  # woken already
+        self._ok = True
+        self._value = None
+        callbacks, self.callbacks = self.callbacks, None  # type: ignore[assignment]
+        for callback in callbacks:
+            callback(self)
+
+
 class Wait:
     """What a client waits for once its job is accepted: the job's end, a stream cut or
     its deadline. One event per wait; the deadline comes from the world's one
@@ -243,7 +263,7 @@ class Wait:
         self.closed = False
         self.done = False  # the job's result exists on the server
         self.cut = False  # the current stream was cut
-        self.event: simpy.Event | None = None
+        self.event: Wake | None = None
         self.current: Job | None = None  # the job of the latest create attempt
         self.watched = False  # on the world's deadline timer
 
@@ -256,7 +276,7 @@ class Wait:
     def arm(self) -> simpy.Event:
         """A fresh event that fires on done, cut or deadline, whichever comes first."""
         self.cut = False
-        self.event = event = self.w.env.event()
+        self.event = event = Wake(self.w.env)
         if not self.watched:
             self.watched = True
             self.w.deadlines.watch(self)
@@ -264,8 +284,9 @@ class Wait:
 
     def fire(self) -> None:
         event = self.event
-        if event is not None and not event.triggered:
-            event.succeed()
+        if event is not None:
+            self.event = None
+            event.wake()
 
     def finished(self) -> bool:
         """Has the job's result been produced?"""
