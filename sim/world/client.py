@@ -12,7 +12,7 @@ import simpy
 from simpy.events import PENDING
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.policies.policy import Action, RetryRun
+from sim.policies.policy import Action, ReconnectRun, RetryRun
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
 from sim.world.service import Answer, Job
@@ -83,7 +83,9 @@ def request(
     """
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
-    bucket = rec.bucket(sent_s)
+    bucket = int(sent_s * rec.per_bucket)  # rec.bucket(sent_s), inline: every request
+    if bucket >= rec.n:
+        bucket = rec.n - 1
     live = rec.live
     live[kind][bucket] += 1
     rec.in_flight += 1
@@ -361,7 +363,7 @@ def follow_stream(
     env, rec = w.env, w.rec
     events = w.progress_events
     reconnect = w.policy.reconnect
-    recovery = reconnect.start(w.policy_draws)
+    recovery: ReconnectRun | None = None  # made at the first drop: most streams never drop
     delivered = 0  # highest event id the client has received
     kind = "offered_first"
     rec.reconnecting += 1  # "connecting" counts as not yet connected
@@ -370,7 +372,8 @@ def follow_stream(
         # ---- connect (first time or again)
         outcome = yield from request(w, kind, w.service.connect_stream, job)
         if outcome.status == 200:
-            recovery.connected()
+            if recovery is not None:
+                recovery.connected()
             emitted = job.emitted_by(env.now, events)
             if not reconnect.resume and delivered:
                 rec.events_duplicated[job_index] += delivered  # replayed from the start
@@ -394,6 +397,8 @@ def follow_stream(
             rec.connected -= 1
             rec.reconnecting += 1
         # ---- the stream is down: wait per the reconnect policy
+        if recovery is None:
+            recovery = reconnect.start(w.policy_draws)
         delay_s = recovery.next_delay_s(w.stream_retry_s)
         if delay_s is None:  # "connection recovery failed"
             _end_stream(w, job_index, job, JobOutcome.GAVE_UP, False, delivered)
@@ -412,14 +417,15 @@ def _end_stream(
 ) -> None:
     """The stream follower ends with ``outcome``, ``connected`` or not, having received
     events up to ``delivered``: gauges, events lost, the job's end."""
-    rec, now, events = w.rec, w.env.now, w.progress_events
-    if outcome is JobOutcome.COMPLETED:
-        delivered = events  # the result event, and with it every event before it
+    rec, now = w.rec, w.env.now
     if connected:
         rec.connected -= 1
     else:
         rec.reconnecting -= 1
     if outcome is JobOutcome.GAVE_UP:
         rec.disconnected += 1
-    rec.events_lost[job_index] = max(0, job.emitted_by(now, events) - delivered)
+    # a completed stream got the result event, and with it every event before it: none lost
+    if outcome is not JobOutcome.COMPLETED:
+        lost = job.emitted_by(now, w.progress_events) - delivered
+        rec.events_lost[job_index] = max(0, lost)
     rec.end_job(job_index, outcome, now)
