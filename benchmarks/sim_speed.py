@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,25 @@ def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: fl
     return count
 
 
+def count_events(fn: Callable[[], object]) -> int:
+    """How many events SimPy processes while ``fn`` runs (an untimed pass: counting slows
+    every step)."""
+    count = 0
+    step = simpy.Environment.step
+
+    def counting_step(env: simpy.Environment) -> None:
+        nonlocal count
+        count += 1
+        step(env)
+
+    simpy.Environment.step = counting_step  # type: ignore[method-assign]
+    try:
+        fn()
+    finally:
+        simpy.Environment.step = step  # type: ignore[method-assign]
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=100_000)
@@ -87,6 +107,9 @@ def main() -> None:
         f"  bare SimPy with herdlab's GC setting: {bare_gc_s:.2f} s {bare_gc_rate:,.0f}/s,"
         f" ratio {herd_rate / bare_gc_rate:.2f}"
     )
+    herd_events = count_events(lambda: run_policy(scenario, policy))
+    bare_events = count_events(lambda: bare_simpy(np.asarray(rec.arrival_s), per_client, 0.02))
+    print(f"  events processed: herdlab {herd_events:,}, bare SimPy {bare_events:,}")
 
     big = dataclasses.replace(
         scenario,
