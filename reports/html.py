@@ -123,6 +123,15 @@ CAPTIONS = {
 }
 
 
+def _real_setup(rec: dict[str, Any]) -> str:
+    """How a real run was made (scale, connections, event loop); nothing for a simulation."""
+    if rec.get("mode") != "real":
+        return ""
+    parts = [f"scale {rec.get('scale', 1.0):g}"]
+    parts += [str(rec[k]) for k in ("connections", "event_loop") if k in rec]
+    return " (" + html.escape(", ".join(parts)) + ")"
+
+
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:
     """Render every chart (PNG and SVG into ``charts_dir``) and the HTML report at ``out``."""
     charts_dir = charts_dir or out.parent / "charts"
@@ -155,8 +164,8 @@ def write_report(results: Results, out: Path, charts_dir: Path | None = None) ->
 {"".join(figures)}
 <h2>Provenance</h2>
 <p class="prov">herdlab {html.escape(str(rec["herdlab_version"]))} ·
-mode {html.escape(str(rec["mode"]))} · seed {rec["seed"]} · replications {rec["replications"]} ·
-scenario <code>{html.escape(sc["source"])}</code>
+mode {html.escape(str(rec["mode"]))}{_real_setup(rec)} · seed {rec["seed"]} ·
+replications {rec["replications"]} · scenario <code>{html.escape(sc["source"])}</code>
 sha256 <code>{html.escape(sc["sha256"])}</code> · results of {_report_date(results)}</p>
 </body></html>
 """

@@ -25,6 +25,8 @@ from harness.client import ClientContext, classify_exception, create_job, job_cl
 from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY
 from harness.procs import LOOPBACK, free_port, port_open
 from harness.real import RealBench, run_real, server_stats
+from reports.data import load_results
+from reports.html import write_report
 from sim.policies.backoff import Backoff, Jitter
 from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Policy, ReconnectPolicy, RetryPolicy
@@ -141,6 +143,9 @@ def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(
     assert sum(n for _, n in rejected) > 0
     assert all(9.5 <= t <= 14.5 for t, n in rejected if n)  # only in the 503 window
     assert "outage 503 on" in " ".join(record["fault_log"]["seed-default"])
+    report = write_report(load_results(tmp_path), tmp_path / "report.html", tmp_path / "charts")
+    connections = "keep-alive" if keep_alive else "per-request"
+    assert f"mode real (scale 0.25, {connections}, " in report.read_text()
 
 
 def _reset_mid_stream(bench: RealBench, long_job: str, resume: bool) -> Recorder:
