@@ -21,7 +21,7 @@ from sim import __version__
 from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
-from sim.world.metrics import COUNTERS, GAUGES, Recorder
+from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
 from sim.world.run import Progress, run_policy
 from sim.world.summary import distributions, summarize
 
@@ -114,6 +114,43 @@ def timeseries_csv(rec: Recorder, scenario: Scenario) -> str:
     return buf.getvalue()
 
 
+JOB_COLUMNS = (
+    "job",
+    "arrival_s",
+    "outcome",
+    "attempts",
+    "reconnects",
+    "accepted_after_s",
+    "ended_after_s",
+    "events_lost",
+    "events_duplicated",
+)
+
+
+def jobs_csv(rec: Recorder) -> str:
+    """One row per client's job: how it ended, after how many attempts and reconnects,
+    when it was accepted and ended (seconds after its arrival; empty if never)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(JOB_COLUMNS)
+    for i, arrival in enumerate(rec.arrival_s):
+        accepted, ended = rec.accepted_s[i], rec.ended_s[i]
+        w.writerow(
+            [
+                i,
+                round(arrival, 6),
+                JobOutcome(rec.outcome[i]).key,
+                rec.attempts[i],
+                rec.reconnects[i],
+                round(accepted - arrival, 6) if accepted >= 0 else "",
+                round(ended - arrival, 6) if ended >= 0 else "",
+                rec.events_lost[i],
+                rec.events_duplicated[i],
+            ]
+        )
+    return buf.getvalue()
+
+
 def scenario_record(scenario: Scenario) -> dict[str, Any]:
     s = scenario.service
     return {
@@ -163,6 +200,8 @@ def policy_entry(
     taken, every figure's mean and 95% CI over ``per_replication`` summaries."""
     csv_name = f"timeseries-{slug(policy.name)}.csv"
     (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
+    jobs_name = f"jobs-{slug(policy.name)}.csv"
+    (out_dir / jobs_name).write_text(jobs_csv(first))
     mean, ci = mean_and_ci(per_replication)
     return {
         "name": policy.name,
@@ -172,6 +211,7 @@ def policy_entry(
         "per_replication": per_replication,
         "distributions": distributions(first),
         "timeseries": csv_name,
+        "jobs": jobs_name,
     }
 
 

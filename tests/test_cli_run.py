@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -21,6 +22,16 @@ def test_run_writes_results_and_csvs_and_prints_a_summary(tmp_path: Path) -> Non
     assert names == ["seed-default", "no-retry"]
     for p in record["policies"]:
         assert (out / p["timeseries"]).exists()
+        # one row per job, agreeing with the summary's outcome counts
+        with (out / p["jobs"]).open(newline="") as f:
+            jobs = list(csv.DictReader(f))
+        assert len(jobs) == p["summary"]["jobs"]
+        for outcome, count in p["summary"]["outcomes"].items():
+            assert sum(j["outcome"] == outcome for j in jobs) == count
+        for j in jobs:
+            assert int(j["attempts"]) >= 1
+            if j["outcome"] == "completed":
+                assert 0 <= float(j["accepted_after_s"]) <= float(j["ended_after_s"])
         assert set(p["summary"]) >= {
             "success_rate",
             "attempts_per_job",
