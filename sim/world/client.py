@@ -38,21 +38,24 @@ def retry_loop(
     otherwise the job has ended (failed, gave up or timed out) when it returns False."""
     env, rec = w.env, w.rec
     while True:
-        if run.before_attempt(env.now):
+        now = env.now
+        if run.before_attempt(now):
             outcome = yield from attempt(run.attempts == 1)
+            now = env.now
         else:
-            rec.count("local_reject", env.now)
+            rec.count("local_reject", now)
             outcome = _LOCAL
         rec.attempts[job_index] = run.attempts
-        decision = run.after(outcome, env.now)
-        if decision.action is Action.DONE:
+        decision = run.after(outcome, now)
+        action = decision.action
+        if action is Action.DONE:
             return True
-        if decision.action is not Action.RETRY:
-            end = JobOutcome.FAILED if decision.action is Action.FAIL else JobOutcome.GAVE_UP
-            rec.end_job(job_index, end, env.now)
+        if action is not Action.RETRY:
+            end = JobOutcome.FAILED if action is Action.FAIL else JobOutcome.GAVE_UP
+            rec.end_job(job_index, end, now)
             return False
-        if env.now + decision.delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - env.now))
+        if now + decision.delay_s >= deadline_s:
+            yield env.timeout(max(0.0, deadline_s - now))
             rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
             return False
         yield env.timeout(decision.delay_s)

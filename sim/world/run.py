@@ -80,10 +80,11 @@ class Task:
             if self.on_end is not None:
                 self.on_end()
             return
-        if target.processed:  # already over: go on at once
+        callbacks: list[Callable[[simpy.Event], None]] | None = target.callbacks
+        if callbacks is None:  # already processed: go on at once
             target.env.timeout(0, target._value).callbacks.append(self.resume)
         else:
-            target.callbacks.append(self.resume)
+            callbacks.append(self.resume)
 
 
 class World:
@@ -138,9 +139,11 @@ class World:
         row = Row()
         kind = self.scenario.service.kind
         for t, s in zip(times_s.tolist(), service_s.tolist(), strict=True):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            index = self.rec.new_job(env.now)
+            now = env.now
+            if t > now:
+                yield env.timeout(t - now)
+                now = env.now
+            index = self.rec.new_job(now)
             if kind is ServiceKind.OCC:
                 body = occ_client(self, index, row)
             elif kind is ServiceKind.RPC:

@@ -13,7 +13,6 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import simpy
@@ -223,7 +222,7 @@ class JobService:
         done.callbacks.append(self._finish)
 
     def _finish(self, event: simpy.events.Event) -> None:
-        job = cast(Job, event.value)
+        job: Job = event._value  # the Job it was scheduled with (a Timeout value)
         job.finished_s = self.env.now
         self.busy -= 1
         self._drain()
