@@ -15,7 +15,7 @@ from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action, ReconnectRun, RetryRun
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
-from sim.world.service import Answer, Job
+from sim.world.service import UNANSWERED, Job
 
 if TYPE_CHECKING:
     from sim.world.run import World
@@ -61,27 +61,15 @@ def retry_loop(
         yield env.timeout(decision.delay_s)
 
 
-class _Arrival:
-    """A request reaching the service: calls ``send`` then, and keeps its answer."""
-
-    __slots__ = ("answer", "arg", "send")
-
-    def __init__(self, send: Callable[[Job], Answer], arg: Job) -> None:
-        self.send = send
-        self.arg = arg
-        self.answer: Answer | None = None
-
-    def __call__(self, _: simpy.Event) -> None:
-        self.answer = self.send(self.arg)
-
-
 def request(
-    w: World, kind: str, send: Callable[[Job], Answer], arg: Job
+    w: World, kind: str, arrive: Callable[[simpy.Event], None], job: Job
 ) -> simpy.events.ProcessGenerator:
-    """One HTTP request through the network to the service; returns its Outcome.
+    """One HTTP request about ``job`` through the network to the service; returns its
+    Outcome.
 
-    ``send(arg)`` is called when the request reaches the service and returns the
-    service's Answer. Counted as offered ``kind`` in the bucket it was sent in, and its
+    ``arrive`` (``service.on_create`` or ``on_connect``) runs when the request reaches the
+    service, with an event whose value is ``job``, and leaves the answer in
+    ``job.answer``. Counted as offered ``kind`` in the bucket it was sent in, and its
     result in the same bucket.
     """
     env, rec, net = w.env, w.rec, w.network
@@ -115,17 +103,17 @@ def request(
             return _TIMEOUT
         # The service answers when the request arrives (a callback at there_s); the client
         # wakes once, when the answer is back: one resume per request, not two.
-        arrival = _Arrival(send, arg)
-        env.timeout(there_s).callbacks.append(arrival)
+        job.answer = UNANSWERED
+        env.timeout(there_s, job).callbacks.append(arrive)
         if there_s + back_s > timeout_s:
             yield env.timeout(timeout_s)
             live["error_timeout"][bucket] += 1
-            if arrival.answer is not None and arrival.answer.status == 201:
+            if job.answer.status == 201:
                 rec.orphaned_jobs += 1
             return _TIMEOUT
         yield env.timeout(there_s + back_s)
-        answer = arrival.answer
-        assert answer is not None
+        answer = job.answer
+        assert answer is not UNANSWERED, "the answer arrives before the client wakes"
         live[answer.counter][bucket] += 1
         return answer.outcome
     finally:
@@ -276,7 +264,7 @@ class Wait:
         """One ``POST /api/ai/jobs``: a fresh Job, whose end wakes this wait."""
         w = self.w
         job = self.current = Job(self.index, self.service_s, self.job_ended)
-        return request(w, "offered_first" if first else "offered_retry", w.service.create, job)
+        return request(w, "offered_first" if first else "offered_retry", w.service.on_create, job)
 
     def arm(self) -> simpy.Event:
         """A fresh event that fires on done, cut or deadline, whichever comes first."""
@@ -373,7 +361,7 @@ def follow_stream(
 
     while True:
         # ---- connect (first time or again)
-        outcome = yield from request(w, kind, w.service.connect_stream, job)
+        outcome = yield from request(w, kind, w.service.on_connect, job)
         if outcome.status == 200:
             if recovery is not None:
                 recovery.connected()

@@ -22,29 +22,6 @@ from sim.scenario.model import FaultKind, OutageAnswer, Service, StoreOnOutage
 from sim.world.faults import FaultTimeline
 
 
-@dataclass(slots=True)
-class Job:
-    """A job the service accepted. Times in simulated seconds; -1 until known."""
-
-    client: int
-    service_s: float
-    on_done: Callable[[Job], None]
-    accepted_s: float = -1.0
-    started_s: float = -1.0
-    finished_s: float = -1.0
-    degraded: bool = False
-
-    def emitted_by(self, t_s: float, events: int) -> int:
-        """Progress events (the last one is the result) the server has emitted by ``t_s``."""
-        if self.started_s < 0 or t_s < self.started_s:
-            return 0
-        if self.finished_s >= 0 and t_s >= self.finished_s:
-            return events
-        if self.service_s <= 0:
-            return events
-        return min(events, int((t_s - self.started_s) * events / self.service_s))
-
-
 class Answer:
     """The service's answer to a request: ``status`` or ``refused``, with the counter it
     is recorded under and the client's Outcome, worked out once. Made by :func:`answer`,
@@ -86,6 +63,31 @@ def answer(status: int, retry_after_s: float | None = None, refused: bool = Fals
 ACCEPTED = answer(201)
 OK = answer(200)
 REFUSED = answer(0, refused=True)
+UNANSWERED = Answer(0, None, False)  # a request still on its way (never given to a client)
+
+
+@dataclass(slots=True)
+class Job:
+    """A job the service accepted. Times in simulated seconds; -1 until known."""
+
+    client: int
+    service_s: float
+    on_done: Callable[[Job], None]
+    accepted_s: float = -1.0
+    started_s: float = -1.0
+    finished_s: float = -1.0
+    degraded: bool = False
+    answer: Answer = UNANSWERED  # the service's answer to the client's latest request
+
+    def emitted_by(self, t_s: float, events: int) -> int:
+        """Progress events (the last one is the result) the server has emitted by ``t_s``."""
+        if self.started_s < 0 or t_s < self.started_s:
+            return 0
+        if self.finished_s >= 0 and t_s >= self.finished_s:
+            return events
+        if self.service_s <= 0:
+            return events
+        return min(events, int((t_s - self.started_s) * events / self.service_s))
 
 
 class JobService:
@@ -203,6 +205,17 @@ class JobService:
         reply = self.create(job)
         return None if reply is ACCEPTED else reply
 
+    def on_create(self, arrival: simpy.Event) -> None:
+        """A ``POST`` reaches the service: the arrival event's value is its Job, which
+        keeps the answer for the client."""
+        job: Job = arrival._value
+        job.answer = self.create(job)
+
+    def on_connect(self, arrival: simpy.Event) -> None:
+        """A ``GET .../stream`` for the arrival event's Job reaches the service."""
+        job: Job = arrival._value
+        job.answer = self.connect_stream(job)
+
     def connect_stream(self, job: Job) -> Answer:
         """``GET /api/ai/jobs/{id}/stream`` for ``job`` arriving now: 200, or the fault's
         answer (the job is known to the service whatever its state)."""
@@ -229,6 +242,8 @@ class JobService:
         job.on_done(job)
 
     def _drain(self) -> None:
+        if not self.queue:
+            return
         cap = self.capacity()
         while self.queue and self.busy < cap:
             self._start(self.queue.popleft())
