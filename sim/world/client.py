@@ -82,13 +82,12 @@ def request(
     rec.in_flight += 1
     timeout_s = w.request_timeout_s
     try:
-        fate = net.fate(sent_s)
+        fate = Fate.DELIVERED if net.clean else net.fate(sent_s)
         if fate is Fate.LOST:
             yield env.timeout(timeout_s)
             live["error_timeout"][bucket] += 1
             return _TIMEOUT
-        there_s = net.delay_s(sent_s)
-        back_s = net.delay_s(sent_s)
+        there_s, back_s = net.round_trip_s(sent_s)
         if fate is not Fate.DELIVERED:
             # RST or refusal comes back after one round trip
             yield env.timeout(min(there_s + back_s, timeout_s))

@@ -23,13 +23,29 @@ class Fate(Enum):
 class SimNetwork:
     """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
 
-    __slots__ = ("faults", "latency", "rng", "spikes")
+    __slots__ = ("clean", "faults", "latency", "rng", "spikes")
 
     def __init__(self, network: Network, faults: FaultTimeline, rng: np.random.Generator) -> None:
         self.latency = Sampler(network.latency, rng)
         self.faults = faults
         self.rng = rng
         self.spikes = bool(faults.by_kind[FaultKind.LATENCY_SPIKE])
+        self.clean = not faults.network_faults  # no loss, reset, refusal or partition ever
+
+    def round_trip_s(self, t_s: float) -> tuple[float, float]:
+        """One-way latencies there and back of a request sent at ``t_s``."""
+        if self.spikes:
+            return self.delay_s(t_s), self.delay_s(t_s)
+        latency = self.latency
+        try:
+            there_s = latency.next()  # the block's next value, without a frame of its own
+        except StopIteration:
+            there_s = latency()
+        try:
+            back_s = latency.next()
+        except StopIteration:
+            back_s = latency()
+        return there_s, back_s
 
     def delay_s(self, t_s: float) -> float:
         """One-way latency of a message sent at ``t_s``, spikes included."""
