@@ -269,4 +269,10 @@ def run_policy(
     streams = Streams.from_seed(scenario.seed if seed is None else seed, replication)
     world = World(scenario, policy, streams)
     rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
+    # A SimPy environment with events still queued (timers past the end, suspended
+    # processes) is a reference cycle, and the run made it with the cyclic GC off. Free
+    # it now, while it is young and cheap to collect (a few ms), not at some later full
+    # collection: otherwise every run would hold its memory until then.
+    del world
+    gc.collect(1)
     return PolicyRun(policy, replication, rec)
