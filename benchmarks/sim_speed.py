@@ -21,7 +21,7 @@ import simpy
 from sim.scenario import load_scenario
 from sim.world.run import no_cyclic_gc, run_policy
 
-REPEATS = 5
+REPEATS = 7
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "thundering-herd.yaml"
 
 
@@ -78,7 +78,8 @@ def main() -> None:
     scenario = load_scenario(SCENARIO)
     policy = scenario.policy("full-jitter")
 
-    # Interleaved, best of REPEATS each: a 2-core machine is noisy, and the best time is
+    # Interleaved, best of REPEATS each: a 2-core machine is noisy (the same run varies
+    # by 1.5x within a minute here), and the best time is
     # the one least disturbed by anything else running.
     sim_s = bare_s = bare_gc_s = float("inf")
     for _ in range(REPEATS):
