@@ -364,10 +364,10 @@ def follow_stream(
         if outcome.status == 200:
             if recovery is not None:
                 recovery.connected()
-            emitted = job.emitted_by(env.now, events)
             if not reconnect.resume and delivered:
                 rec.events_duplicated[job_index] += delivered  # replayed from the start
-            delivered = max(delivered, emitted)
+            # While connected the client receives every event as it is emitted; what it
+            # has when the stream ends (cut, deadline) is worked out then, below.
             rec.reconnecting -= 1
             rec.connected += 1
             if wait.done:
