@@ -1,14 +1,15 @@
 """The event loop every harness process runs on.
 
-uvloop (libuv under asyncio) when it is installed: at 1,000 requests/s through Toxiproxy
-on two cores, the stock loop's own overhead delays the clients' timers (a scheduled retry
-fires late) by tens of milliseconds at p99; uvloop roughly halves the loop's CPU. Without
-it, the stock loop: same behaviour, less headroom.
+uvloop (libuv under asyncio) when it is installed, asyncio's own loop otherwise or when
+``HERDLAB_EVENT_LOOP=asyncio`` is set (the server inherits the setting). At 1,000
+requests/s through Toxiproxy on two cores every process competes for CPU, and a cheaper
+loop leaves the clients' timers more headroom (README: "Capacity" has the figures).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -17,6 +18,8 @@ T = TypeVar("T")
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """A new-loop function: uvloop's, or asyncio's own."""
+    if os.environ.get("HERDLAB_EVENT_LOOP", "uvloop") == "asyncio":
+        return asyncio.new_event_loop
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but not required
