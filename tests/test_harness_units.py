@@ -124,3 +124,19 @@ def test_scaling_shrinks_clients_rates_and_capacity_together() -> None:
     assert half.service.instances == 20
     assert half.clients.arrival.schedule[0].rate_per_s == 50  # type: ignore[union-attr]
     assert half.service.capacity_per_s == pytest.approx(s.service.capacity_per_s / 2)
+
+
+def test_the_harness_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import aio
+
+    assert aio.loop_name() == "uvloop"
+    assert aio.run(_loop_type()) == "Loop"  # uvloop's loop class
+    monkeypatch.setenv("HERDLAB_EVENT_LOOP", "asyncio")
+    assert aio.loop_name() == "asyncio"
+    assert aio.run(_loop_type()) == "_UnixSelectorEventLoop"
+
+
+async def _loop_type() -> str:
+    import asyncio
+
+    return type(asyncio.get_running_loop()).__name__
