@@ -182,48 +182,55 @@ def attempts_histogram(results: Results) -> Any:
         return fig
 
 
-def success_bars(results: Results) -> Any:
-    """Success rate and attempts per job with 95% confidence intervals."""
+def _bars_per_policy(
+    results: Results, panels: tuple[tuple[str, str, str], ...], suptitle: str
+) -> Any:
+    """Side-by-side panels of one bar per policy, in its colour: each panel one summary
+    figure ``(key, y label, title)``, with 95% CI whiskers when there are replications."""
+    replicated = results.record["replications"] > 1
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+        fig, axes = plt.subplots(1, len(panels), figsize=(12, 5))
         col = colours(p.name for p in results.policies)
         names = [p.name for p in results.policies]
-        for ax, key, label in (
-            (axes[0], "success_rate", "success rate"),
-            (axes[1], "attempts_per_job", "attempts per job"),
-        ):
+        for ax, (key, ylabel, title) in zip(axes, panels, strict=True):
             values = [p.summary[key] or 0.0 for p in results.policies]
-            errs = []
-            for p, v in zip(results.policies, values, strict=True):
-                ci = p.ci95.get(key) if p.ci95 else None
-                errs.append((v - ci[0], ci[1] - v) if ci else (0.0, 0.0))
-            yerr = np.array(errs).T
+            yerr = None  # no whiskers (not even flat caps) without replications
+            if replicated:
+                errs = []
+                for p, v in zip(results.policies, values, strict=True):
+                    ci = p.ci95.get(key) if p.ci95 else None
+                    errs.append((v - ci[0], ci[1] - v) if ci else (0.0, 0.0))
+                yerr = np.array(errs).T
             ax.bar(names, values, color=[col[n] for n in names], yerr=yerr, capsize=6, gid=key)
-            ax.set_ylabel(label)
-            ax.set_title(label + (" (95% CI)" if results.record["replications"] > 1 else ""))
+            ax.set_ylabel(ylabel)
+            ax.set_title(title + (" (95% CI)" if replicated else ""))
             ax.tick_params(axis="x", rotation=20)
-        fig.suptitle(f"{results.scenario['name']}: summary per policy")
+        fig.suptitle(suptitle)
         return fig
+
+
+def success_bars(results: Results) -> Any:
+    """Success rate and attempts per job with 95% confidence intervals."""
+    return _bars_per_policy(
+        results,
+        (
+            ("success_rate", "success rate", "success rate"),
+            ("attempts_per_job", "attempts per job", "attempts per job"),
+        ),
+        f"{results.scenario['name']}: summary per policy",
+    )
 
 
 def occ(results: Results) -> Any:
     """The 2015 post's two views: server calls (work) and completion time per policy."""
-    with plt.rc_context(RC):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-        col = colours(p.name for p in results.policies)
-        names = [p.name for p in results.policies]
-        calls = [p.summary["server_calls"] for p in results.policies]
-        makespan = [p.summary["makespan_s"] for p in results.policies]
-        axes[0].bar(names, calls, color=[col[n] for n in names], gid="server_calls")
-        axes[0].set_ylabel("server calls (reads + writes)")
-        axes[0].set_title("work")
-        axes[1].bar(names, makespan, color=[col[n] for n in names], gid="makespan")
-        axes[1].set_ylabel("time until every client is done (s)")
-        axes[1].set_title("completion time")
-        for ax in axes:
-            ax.tick_params(axis="x", rotation=20)
-        fig.suptitle(f"{results.scenario['name']}: {results.scenario['clients']} clients")
-        return fig
+    return _bars_per_policy(
+        results,
+        (
+            ("server_calls", "server calls (reads + writes)", "work"),
+            ("makespan_s", "time until every client is done (s)", "completion time"),
+        ),
+        f"{results.scenario['name']}: {results.scenario['clients']} clients",
+    )
 
 
 def all_charts(results: Results) -> dict[str, Any]:

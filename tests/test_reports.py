@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.charts import all_charts, herd
+from reports.charts import all_charts, herd, occ
 from reports.data import load_results
 from reports.html import write_report
 from sim.results import run_scenario
+from sim.scenario import load_scenario
 
-from .simhelp import base, scenario_from
+from .simhelp import SCENARIOS, base, scenario_from
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,15 @@ def test_policy_plot_command_writes_png_and_svg(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "p.png").stat().st_size > 0 and (tmp_path / "p.svg").exists()
+
+
+def test_occ_bars_are_the_summaries_with_ci_whiskers_when_replicated(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "occ-contention-2015.yaml")
+    run_scenario(scenario, tmp_path, replications=2)
+    results = load_results(tmp_path)
+    fig = occ(results)
+    work, done = fig.axes
+    calls = [p.summary["server_calls"] for p in results.policies]
+    assert [bar.get_height() for bar in work.patches] == pytest.approx(calls)
+    assert work.get_title() == "work (95% CI)"
+    assert len(work.lines) > 0 and len(done.lines) > 0  # the whiskers' caps
