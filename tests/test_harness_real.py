@@ -285,6 +285,39 @@ def test_concurrent_creates_are_all_written_to_redis(bench: RealBench, tmp_path:
     assert stats["store_round_trips"] < 300  # grouped: fewer round trips than writes
 
 
+def test_store_down_under_load_every_create_degrades_then_reaches_redis(
+    bench: RealBench, tmp_path: Path
+) -> None:
+    """Writes queued behind a failed Redis round trip are answered at once: every
+    create is still accepted (degraded), and every job is in Redis after it returns."""
+    (tmp_path / "wide.yaml").write_text(WIDE)
+    urls = bench.start_server(str(tmp_path / "wide.yaml"), 1.0, 0)
+    assert bench.toxi is not None and bench.redis is not None
+    direct = urls[2]
+
+    async def burst(n: int) -> list[str]:
+        async with aiohttp.ClientSession() as session:
+
+            async def one() -> str:
+                async with session.post(f"{direct}/api/ai/jobs", json={}) as r:
+                    assert r.status == 201
+                    return str((await r.json())["id"])
+
+            return await asyncio.gather(*(one() for _ in range(n)))
+
+    bench.toxi.set_enabled(REDIS_PROXY, False)
+    try:
+        ids = asyncio.run(burst(50))
+        assert server_stats(direct)["degraded"] == 50
+    finally:
+        bench.toxi.set_enabled(REDIS_PROXY, True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and server_stats(direct)["degraded_now"]:
+        time.sleep(0.2)
+    store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
+    assert all(store.exists(f"job:{i}") for i in ids)
+
+
 def test_job_timeout_gives_the_clear_timed_out_outcome(tmp_path: Path) -> None:
     scenario = load_scenario(SCENARIOS / "job-timeout.yaml")
     record = run_real(scenario, tmp_path, scale=0.1)
