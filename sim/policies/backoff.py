@@ -158,18 +158,10 @@ class Backoff:
     def _memoryless(self, rng: Draws) -> Iterator[float]:
         jitter = self.jitter
         p = self.jitter_ratio
-        curve = self._curve_s
-        n = len(curve)
-        grows_on = curve[-1] < self.cap_s and self.kind is not BackoffKind.CONSTANT
         retry = 0
-        v = curve[0]
         while True:
             retry += 1
-            if retry <= n:
-                v = curve[retry - 1]
-            elif grows_on:  # a curve of more than 64 steps under its cap
-                v = self._raw_value_s(retry)
-            # else: the curve stays at its last value (the cap, or the constant)
+            v = self.value_s(retry)
             if jitter is Jitter.NONE:
                 yield v
             elif jitter is Jitter.FULL:

@@ -74,9 +74,7 @@ def request(
     """
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
-    bucket = int(sent_s * rec.per_bucket)  # rec.bucket(sent_s), inline: every request
-    if bucket >= rec.n:
-        bucket = rec.n - 1
+    bucket = rec.bucket(sent_s)
     live = rec.live
     live[kind][bucket] += 1
     rec.in_flight += 1

@@ -91,8 +91,7 @@ class Recorder:
         return i if i < self.n else self.n - 1
 
     def count(self, name: str, t_s: float) -> None:
-        i = int(t_s * self.per_bucket)
-        self.live[name][i if i < self.n else self.n - 1] += 1
+        self.live[name][self.bucket(t_s)] += 1
 
     def close(self, end_s: float) -> None:
         """The run is over: freeze the counters into arrays."""

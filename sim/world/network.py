@@ -36,23 +36,11 @@ class SimNetwork:
         """One-way latencies there and back of a request sent at ``t_s``."""
         if self.spikes:
             return self.delay_s(t_s), self.delay_s(t_s)
-        latency = self.latency
-        try:
-            there_s = latency.next()  # the block's next value, without a frame of its own
-        except StopIteration:
-            there_s = latency()
-        try:
-            back_s = latency.next()
-        except StopIteration:
-            back_s = latency()
-        return there_s, back_s
+        return self.latency(), self.latency()
 
     def delay_s(self, t_s: float) -> float:
         """One-way latency of a message sent at ``t_s``, spikes included."""
-        try:
-            d = self.latency.next()  # the block's next value, without a frame of its own
-        except StopIteration:
-            d = self.latency()
+        d = self.latency()
         if not self.spikes:
             return d
         spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)

@@ -189,7 +189,7 @@ class JobService:
                 return answer(503, self.spec.retry_after_s)
             job.degraded = True
             self.degraded_accepts += 1
-        if self.busy < (self.instances * self.spec.concurrency if quiet else self.capacity()):
+        if self.busy < self.capacity():
             job.accepted_s = now
             self._start(job)
             return ACCEPTED
