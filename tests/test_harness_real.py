@@ -258,25 +258,32 @@ policies: [no-retry]
 """
 
 
+def start_wide_server(bench: RealBench, tmp_path: Path) -> str:
+    """A server with room for hundreds of jobs at once; returns its own URL (straight to
+    the server, not through Toxiproxy, so a burst of creates arrives together)."""
+    (tmp_path / "wide.yaml").write_text(WIDE)
+    return bench.start_server(str(tmp_path / "wide.yaml"), 1.0, 0)[2]
+
+
+async def create_burst(base_url: str, n: int) -> list[str]:
+    """``n`` concurrent ``POST /api/ai/jobs``, each answered 201; their job ids."""
+    async with aiohttp.ClientSession() as session:
+
+        async def one() -> str:
+            async with session.post(f"{base_url}/api/ai/jobs", json={}) as r:
+                assert r.status == 201
+                return str((await r.json())["id"])
+
+        return await asyncio.gather(*(one() for _ in range(n)))
+
+
 def test_concurrent_creates_are_all_written_to_redis(bench: RealBench, tmp_path: Path) -> None:
     """The server groups Redis writes that arrive together into one pipeline: every job
     still lands in Redis, none is marked degraded."""
-    (tmp_path / "wide.yaml").write_text(WIDE)
-    urls = bench.start_server(str(tmp_path / "wide.yaml"), 1.0, 0)
+    direct = start_wide_server(bench, tmp_path)
     assert bench.redis is not None
-    direct = urls[2]  # straight to the server: the creates arrive together
 
-    async def burst(n: int) -> list[str]:
-        async with aiohttp.ClientSession() as session:
-
-            async def one() -> str:
-                async with session.post(f"{direct}/api/ai/jobs", json={}) as r:
-                    assert r.status == 201
-                    return str((await r.json())["id"])
-
-            return await asyncio.gather(*(one() for _ in range(n)))
-
-    ids = asyncio.run(burst(300))
+    ids = asyncio.run(create_burst(direct, 300))
     assert len(set(ids)) == 300
     store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
     assert all(store.hget(f"job:{i}", "status") is not None for i in ids)
@@ -290,24 +297,12 @@ def test_store_down_under_load_every_create_degrades_then_reaches_redis(
 ) -> None:
     """Writes queued behind a failed Redis round trip are answered at once: every
     create is still accepted (degraded), and every job is in Redis after it returns."""
-    (tmp_path / "wide.yaml").write_text(WIDE)
-    urls = bench.start_server(str(tmp_path / "wide.yaml"), 1.0, 0)
+    direct = start_wide_server(bench, tmp_path)
     assert bench.toxi is not None and bench.redis is not None
-    direct = urls[2]
-
-    async def burst(n: int) -> list[str]:
-        async with aiohttp.ClientSession() as session:
-
-            async def one() -> str:
-                async with session.post(f"{direct}/api/ai/jobs", json={}) as r:
-                    assert r.status == 201
-                    return str((await r.json())["id"])
-
-            return await asyncio.gather(*(one() for _ in range(n)))
 
     bench.toxi.set_enabled(REDIS_PROXY, False)
     try:
-        ids = asyncio.run(burst(50))
+        ids = asyncio.run(create_burst(direct, 50))
         assert server_stats(direct)["degraded"] == 50
     finally:
         bench.toxi.set_enabled(REDIS_PROXY, True)
