@@ -22,7 +22,7 @@ from sim.policies.breaker import CircuitBreaker
 from sim.policies.budget import RetryBudget
 from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action, Policy
-from sim.world.metrics import JobOutcome, Recorder
+from sim.world.metrics import JobOutcome, Recorder, rejected_counter
 
 STREAM_IDLE_S = 5.0  # no byte (not even a heartbeat) for this long: the stream is dead
 
@@ -105,7 +105,7 @@ async def create_job(ctx: ClientContext, kind: str) -> tuple[Outcome, str | None
     if status == 201:
         rec.count("accepted", sent)
         return Outcome(status=201), str(body["id"]) if body else None
-    rec.count({503: "rejected_503", 429: "rejected_429"}.get(status, "rejected_other"), sent)
+    rec.count(rejected_counter(status), sent)
     return Outcome(status=status, retry_after_s=hint), None
 
 
@@ -260,7 +260,7 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
             async with asyncio.timeout(max(0.0, deadline - ctx.clock())):
                 await _read_stream(ctx, job_id, st, reconnect.resume, opened)
         except _StatusError as exc:
-            counted = {503: "rejected_503", 429: "rejected_429"}.get(exc.status, "rejected_other")
+            counted = rejected_counter(exc.status)
         except TimeoutError:
             timed_out = ctx.clock() >= deadline
             counted = "error_timeout"

@@ -54,6 +54,11 @@ GAUGES = (
 )
 
 
+def rejected_counter(status: int) -> str:
+    """The counter a non-2xx answer is recorded under, in the simulator and for real."""
+    return {503: "rejected_503", 429: "rejected_429"}.get(status, "rejected_other")
+
+
 class Recorder:
     """Bucketed counters and gauges plus per-job records, for one policy run."""
 

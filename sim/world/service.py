@@ -20,6 +20,7 @@ import simpy
 from sim.policies.classify import ErrorKind, Outcome
 from sim.scenario.model import FaultKind, OutageAnswer, Service, StoreOnOutage
 from sim.world.faults import FaultTimeline
+from sim.world.metrics import rejected_counter
 
 
 class Answer:
@@ -39,12 +40,8 @@ class Answer:
             return
         if status < 300:
             self.counter = "accepted" if status == 201 else "stream_connected"
-        elif status == 503:
-            self.counter = "rejected_503"
-        elif status == 429:
-            self.counter = "rejected_429"
         else:
-            self.counter = "rejected_other"
+            self.counter = rejected_counter(status)
         self.outcome = Outcome(status=status, retry_after_s=retry_after_s)
 
 
