@@ -281,35 +281,28 @@ class JobServer:
 
     # ---------------------------------------------------------------- handlers
 
-    def _retry_after(self, seconds: float | None) -> dict[str, str]:
-        return {} if seconds is None else {"Retry-After": str(max(0, round(seconds)))}
+    def _reject(
+        self, status: int, error: str, retry_after_s: float | None = None, stat: str = ""
+    ) -> web.Response:
+        """An error answer, with ``Retry-After`` when a hint is given; counted under
+        ``stat`` in the server's stats when named."""
+        if stat:
+            self.stats[stat] += 1
+        headers = (
+            {} if retry_after_s is None else {"Retry-After": str(max(0, round(retry_after_s)))}
+        )
+        return web.json_response({"error": error}, status=status, headers=headers)
 
     async def create(self, request: web.Request) -> web.Response:
         f = self.faults
         if f.outage:
-            self.stats["rejected_503"] += 1
-            return web.json_response(
-                {"error": "unavailable"},
-                status=503,
-                headers=self._retry_after(f.outage_retry_after_s),
-            )
+            return self._reject(503, "unavailable", f.outage_retry_after_s, "rejected_503")
         if f.error_probability > 0 and self.rng.random() < f.error_probability:
-            self.stats["errors"] += 1
-            return web.json_response({"error": "injected"}, status=f.error_status)
+            return self._reject(f.error_status, "injected", stat="errors")
         if self._rate_limited():
-            self.stats["rejected_429"] += 1
-            return web.json_response(
-                {"error": "rate limited"},
-                status=429,
-                headers=self._retry_after(self.config.rate_retry_after_s),
-            )
+            return self._reject(429, "rate limited", self.config.rate_retry_after_s, "rejected_429")
         if self.running >= self.capacity() and len(self.queue) >= self.config.queue_limit:
-            self.stats["rejected_503"] += 1
-            return web.json_response(
-                {"error": "overloaded"},
-                status=503,
-                headers=self._retry_after(self.config.retry_after_s),
-            )
+            return self._reject(503, "overloaded", self.config.retry_after_s, "rejected_503")
         job = Job(
             id=f"j{next(self.ids)}",
             service_s=self.config.service_time.sample_s(self.rng),
@@ -318,8 +311,7 @@ class JobServer:
         )
         if not await self._store(job) and self.redis is not None:
             if self.config.store_fails:
-                self.stats["rejected_503"] += 1
-                return web.json_response({"error": "store unavailable"}, status=503)
+                return self._reject(503, "store unavailable", stat="rejected_503")
             job.degraded = True
             self.unsynced[job.id] = job
             self.stats["degraded"] += 1
@@ -342,11 +334,7 @@ class JobServer:
         if job is None:
             return web.json_response({"error": "no such job"}, status=404)
         if self.faults.outage:
-            return web.json_response(
-                {"error": "unavailable"},
-                status=503,
-                headers=self._retry_after(self.faults.outage_retry_after_s),
-            )
+            return self._reject(503, "unavailable", self.faults.outage_retry_after_s)
         try:
             sent = int(request.headers.get("Last-Event-ID", "0"))
         except ValueError:
