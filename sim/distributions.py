@@ -6,8 +6,9 @@ All values in seconds; every draw goes through the caller's Generator.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,22 +128,27 @@ class Uniform:
 
 class Sampler:
     """Draws one value at a time from a distribution, in blocks: one vectorised call per
-    ``block`` draws instead of one Generator call each. Deterministic for a given stream."""
+    ``block`` draws instead of one Generator call each. Deterministic for a given stream.
 
-    __slots__ = ("block", "dist", "next", "rng")
+    ``next`` is the cheapest way to draw (a C-level iterator step, no Python frame);
+    calling the sampler does the same."""
+
+    __slots__ = ("dist", "next")
 
     def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
         self.dist = dist
-        self.rng = rng
-        self.block = block
-        self.next: Callable[[], float] = iter(()).__next__  # refilled at the first call
+        # blocks are drawn when needed: the first at the first draw
+        self.next: Callable[[], float] = itertools.chain.from_iterable(
+            _blocks(dist, rng, block)
+        ).__next__
 
     def __call__(self) -> float:
-        try:
-            return self.next()
-        except StopIteration:
-            self.next = iter(self.dist.samples_s(self.rng, self.block).tolist()).__next__
-            return self.next()
+        return self.next()
+
+
+def _blocks(dist: Distribution, rng: np.random.Generator, block: int) -> Iterator[list[float]]:
+    while True:
+        yield dist.samples_s(rng, block).tolist()
 
 
 def _normal_cdf(x: float) -> float:

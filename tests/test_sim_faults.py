@@ -168,3 +168,38 @@ def test_autoscaling_adds_instances_after_a_cold_start(tmp_path: Path) -> None:
     b = w.scenario.bucket_s
     assert instances[int(2.9 / b)] == 2  # nothing is warm before a cold start ends
     assert instances.max() > 2
+
+
+ALL_SERVICE_FAULTS = """\
+  - {kind: outage, start_s: 3, end_s: 6, retry_after_s: 1}
+  - {kind: outage, start_s: 9, end_s: 11, answer: refuse}
+  - {kind: errors, start_s: 12, end_s: 16, probability: 0.4, status: 502}
+  - {kind: store_outage, start_s: 14, end_s: 18}
+  - {kind: stream_drop, start_s: 4, end_s: 20, every_s: 3, fraction: 0.5}
+  - {kind: capacity_drop, start_s: 17, end_s: 19, instances: 1}"""
+
+
+def test_arrivals_the_fault_timeline_decides_need_no_event_and_change_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A request whose answer the fault timeline alone fixes (an outage, a quiet stream
+    connect) is answered when sent, without simulating its arrival; every figure must be
+    what simulating each arrival gives."""
+    from sim.world.service import JobService
+
+    scenario = scenario_from(tmp_path, base(ALL_SERVICE_FAULTS, count=400))
+    fast = run_world(scenario)
+    monkeypatch.setattr(JobService, "settled", lambda self, at_s, stream: None)
+    slow = run_world(scenario)
+    assert fast.rec.counters["rejected_503"].sum() > 0  # the outage was met
+    assert fast.rec.counters["error_refused"].sum() > 0
+    assert fast.rec.counters["rejected_other"].sum() > 0  # the errors fault drew
+    for name in fast.rec.counters:
+        assert np.array_equal(fast.rec.counters[name], slow.rec.counters[name]), name
+    for name in fast.rec.gauges:
+        assert np.array_equal(fast.rec.gauges[name], slow.rec.gauges[name]), name
+    assert fast.rec.outcome == slow.rec.outcome
+    assert fast.rec.ended_s == slow.rec.ended_s
+    assert fast.rec.attempts == slow.rec.attempts
+    assert fast.rec.reconnects == slow.rec.reconnects
+    assert fast.env.now == slow.env.now

@@ -72,18 +72,22 @@ class Classifier:
     retry_errors: frozenset[ErrorKind] = frozenset(
         {ErrorKind.TIMEOUT, ErrorKind.RESET, ErrorKind.REFUSED}
     )
-    # verdicts already worked out: a run meets a handful of distinct outcomes millions of times
-    _verdicts: dict[Outcome, Verdict] = field(
+    # Verdicts already worked out: a simulated run meets a handful of distinct Outcome
+    # objects (the service hands out one per answer) millions of times. Keyed by identity,
+    # which costs no hashing of the Outcome; each entry holds its Outcome, so the id
+    # cannot be reused while the entry exists.
+    _verdicts: dict[int, tuple[Outcome, Verdict]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
     def classify(self, outcome: Outcome) -> Verdict:
         """The verdict for ``outcome``."""
-        verdict = self._verdicts.get(outcome)
-        if verdict is None:
-            verdict = self._classify(outcome)
-            if len(self._verdicts) < 4096:
-                self._verdicts[outcome] = verdict
+        known = self._verdicts.get(id(outcome))
+        if known is not None and known[0] is outcome:
+            return known[1]
+        verdict = self._classify(outcome)
+        if len(self._verdicts) < 4096:
+            self._verdicts[id(outcome)] = (outcome, verdict)
         return verdict
 
     def _classify(self, outcome: Outcome) -> Verdict:

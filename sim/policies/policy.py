@@ -158,7 +158,7 @@ class RetryRun:
             if receipt is None:
                 return Decision(Action.GIVE_UP, reason="retry budget exhausted")
             self.receipt = receipt
-        return Decision(Action.RETRY, delay_s=delay_s)
+        return Decision(Action.RETRY, delay_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,16 +61,15 @@ def retry_loop(
         yield env.timeout(decision.delay_s)
 
 
-def request(
-    w: World, kind: str, arrive: Callable[[simpy.Event], None], job: Job
-) -> simpy.events.ProcessGenerator:
-    """One HTTP request about ``job`` through the network to the service; returns its
-    Outcome.
+def request(w: World, kind: str, stream: bool, job: Job) -> simpy.events.ProcessGenerator:
+    """One HTTP request about ``job`` through the network to the service, a
+    ``GET .../stream`` when ``stream``, else a ``POST``; returns its Outcome.
 
-    ``arrive`` (``service.on_create`` or ``on_connect``) runs when the request reaches the
-    service, with an event whose value is ``job``, and leaves the answer in
-    ``job.answer``. Counted as offered ``kind`` in the bucket it was sent in, and its
-    result in the same bucket.
+    When the request reaches the service, ``service.on_connect`` or ``on_create`` runs
+    with an event whose value is ``job`` and leaves the answer in ``job.answer``, unless
+    the fault timeline alone decides that answer (``service.settled``): then it is known
+    now and the arrival, which would change nothing, is not simulated. Counted as
+    offered ``kind`` in the bucket it was sent in, and its result in the same bucket.
     """
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
@@ -100,8 +99,13 @@ def request(
             return _TIMEOUT
         # The service answers when the request arrives (a callback at there_s); the client
         # wakes once, when the answer is back: one resume per request, not two.
-        job.answer = UNANSWERED
-        env.timeout(there_s, job).callbacks.append(arrive)
+        svc = w.service
+        settled = svc.settled(sent_s + there_s, stream)  # the instant the timeout fires at
+        if settled is None:
+            job.answer = UNANSWERED
+            env.timeout(there_s, job).callbacks.append(svc.on_connect if stream else svc.on_create)
+        else:
+            job.answer = settled
         if there_s + back_s > timeout_s:
             yield env.timeout(timeout_s)
             live["error_timeout"][bucket] += 1
@@ -261,7 +265,7 @@ class Wait:
         """One ``POST /api/ai/jobs``: a fresh Job, whose end wakes this wait."""
         w = self.w
         job = self.current = Job(self.index, self.service_s, self.job_ended)
-        return request(w, "offered_first" if first else "offered_retry", w.service.on_create, job)
+        return request(w, "offered_first" if first else "offered_retry", False, job)
 
     def arm(self) -> simpy.Event:
         """A fresh event that fires on done, cut or deadline, whichever comes first."""
@@ -358,7 +362,7 @@ def follow_stream(
 
     while True:
         # ---- connect (first time or again)
-        outcome = yield from request(w, kind, w.service.on_connect, job)
+        outcome = yield from request(w, kind, True, job)
         if outcome.status == 200:
             if recovery is not None:
                 recovery.connected()

@@ -23,10 +23,11 @@ class Fate(Enum):
 class SimNetwork:
     """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
 
-    __slots__ = ("clean", "faults", "latency", "rng", "spikes")
+    __slots__ = ("clean", "draw", "faults", "latency", "rng", "spikes")
 
     def __init__(self, network: Network, faults: FaultTimeline, rng: np.random.Generator) -> None:
         self.latency = Sampler(network.latency, rng)
+        self.draw = self.latency.next  # one latency
         self.faults = faults
         self.rng = rng
         self.spikes = bool(faults.by_kind[FaultKind.LATENCY_SPIKE])
@@ -36,11 +37,12 @@ class SimNetwork:
         """One-way latencies there and back of a request sent at ``t_s``."""
         if self.spikes:
             return self.delay_s(t_s), self.delay_s(t_s)
-        return self.latency(), self.latency()
+        draw = self.draw
+        return draw(), draw()
 
     def delay_s(self, t_s: float) -> float:
         """One-way latency of a message sent at ``t_s``, spikes included."""
-        d = self.latency()
+        d = self.draw()
         if not self.spikes:
             return d
         spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)

@@ -101,6 +101,7 @@ class JobService:
         self.spec = spec
         self.faults = faults
         self.rng = rng
+        self.drops = bool(faults.by_kind[FaultKind.CAPACITY_DROP])  # capacity drops ever
         self.instances = spec.instances  # warm instances
         self.starting = 0  # instances in cold start
         self.busy = 0
@@ -117,6 +118,8 @@ class JobService:
     def capacity(self) -> int:
         """Slots usable now: warm instances (less a capacity drop) x concurrency."""
         instances = self.instances
+        if not self.drops:
+            return instances * self.spec.concurrency
         drop = self.faults.active(FaultKind.CAPACITY_DROP, self.env.now)
         if drop is not None:
             instances = min(instances, drop.instances)
@@ -201,6 +204,25 @@ class JobService:
         was admitted (``job.on_done`` fires when it is done, whoever still waits)."""
         reply = self.create(job)
         return None if reply is ACCEPTED else reply
+
+    def settled(self, at_s: float, stream: bool) -> Answer | None:
+        """The answer a request reaching the service at ``at_s`` gets when the fault
+        timeline alone decides it (an outage; a stream connect while nothing else is
+        wrong): such an arrival changes no state and draws nothing, so the client can
+        know its answer when it sends, and the arrival needs no event of its own. None:
+        the answer depends on the service's state at ``at_s``: it must arrive then.
+        ``stream``: a ``GET .../stream``; otherwise a ``POST``."""
+        faults = self.faults
+        if faults.quiet(at_s):
+            return OK if stream else None
+        outage = faults.active(FaultKind.OUTAGE, at_s)
+        if outage is not None:
+            if outage.answer is OutageAnswer.REFUSE:
+                return REFUSED
+            return answer(503, outage.retry_after_s)
+        if stream and faults.active(FaultKind.ERRORS, at_s) is None:
+            return OK  # what connect_stream answers: no fault of its kinds is active
+        return None
 
     def on_create(self, arrival: simpy.Event) -> None:
         """A ``POST`` reaches the service: the arrival event's value is its Job, which
