@@ -125,18 +125,24 @@ class RetryRun:
         self.attempts += 1
         return self.breaker is None or self.breaker.allow(now_s)
 
-    def after(self, outcome: Outcome, now_s: float) -> Decision:
-        """Decide what follows ``outcome`` of the attempt just made."""
-        policy = self.policy
-        verdict = policy.classifier.classify(outcome)
-        sent = outcome.error is not ErrorKind.LOCAL_REJECT
-        if sent and self.breaker is not None:
+    def _account(self, verdict: Verdict, now_s: float) -> None:
+        """Tell the breaker and the budget how a sent attempt went."""
+        if self.breaker is not None:
             self.breaker.record(now_s, failed=verdict in (Verdict.RETRY, Verdict.THROTTLED))
-        if self.budget is not None and sent:
+        if self.budget is not None:
             if verdict is Verdict.SUCCESS:
                 self.budget.on_success(now_s, self.receipt)
             else:
                 self.budget.on_failure(now_s)
+
+    def after(self, outcome: Outcome, now_s: float) -> Decision:
+        """Decide what follows ``outcome`` of the attempt just made."""
+        policy = self.policy
+        verdict = policy.classifier.classify(outcome)
+        if (self.breaker is not None or self.budget is not None) and (
+            outcome.error is not ErrorKind.LOCAL_REJECT  # a sent attempt
+        ):
+            self._account(verdict, now_s)
         if verdict is Verdict.SUCCESS:
             return _DONE
         if verdict is Verdict.FAIL:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
-from simpy.events import PENDING
 
 from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action, ReconnectRun, RetryRun
+from sim.world.events import ClientGen, Timer, Wake, call_after
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
 from sim.world.service import UNANSWERED, Job
@@ -30,9 +30,9 @@ def retry_loop(
     w: World,
     job_index: int,
     run: RetryRun,
-    attempt: Callable[[bool], simpy.events.ProcessGenerator],
+    attempt: Callable[[bool], ClientGen],
     deadline_s: float,
-) -> simpy.events.ProcessGenerator:
+) -> ClientGen:
     """The retry loop every simulated client shares: ``attempt(first)`` makes one attempt
     and returns its Outcome; the policy decides what follows. Returns True on success;
     otherwise the job has ended (failed, gave up or timed out) when it returns False."""
@@ -55,13 +55,13 @@ def retry_loop(
             rec.end_job(job_index, end, now)
             return False
         if now + decision.delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - now))
+            yield Timer(env, max(0.0, deadline_s - now))
             rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
             return False
-        yield env.timeout(decision.delay_s)
+        yield Timer(env, decision.delay_s)
 
 
-def request(w: World, kind: str, stream: bool, job: Job) -> simpy.events.ProcessGenerator:
+def request(w: World, kind: str, stream: bool, job: Job) -> ClientGen:
     """One HTTP request about ``job`` through the network to the service, a
     ``GET .../stream`` when ``stream``, else a ``POST``; returns its Outcome.
 
@@ -81,20 +81,20 @@ def request(w: World, kind: str, stream: bool, job: Job) -> simpy.events.Process
     try:
         fate = Fate.DELIVERED if net.clean else net.fate(sent_s)
         if fate is Fate.LOST:
-            yield env.timeout(timeout_s)
+            yield Timer(env, timeout_s)
             live["error_timeout"][bucket] += 1
             return _TIMEOUT
         there_s, back_s = net.round_trip_s(sent_s)
         if fate is not Fate.DELIVERED:
             # RST or refusal comes back after one round trip
-            yield env.timeout(min(there_s + back_s, timeout_s))
+            yield Timer(env, min(there_s + back_s, timeout_s))
             if fate is Fate.RESET:
                 live["error_reset"][bucket] += 1
                 return _RESET
             live["error_refused"][bucket] += 1
             return _REFUSED
         if there_s >= timeout_s:
-            yield env.timeout(timeout_s)
+            yield Timer(env, timeout_s)
             live["error_timeout"][bucket] += 1
             return _TIMEOUT
         # The service answers when the request arrives (a callback at there_s); the client
@@ -103,16 +103,16 @@ def request(w: World, kind: str, stream: bool, job: Job) -> simpy.events.Process
         settled = svc.settled(sent_s + there_s, stream)  # the instant the timeout fires at
         if settled is None:
             job.answer = UNANSWERED
-            env.timeout(there_s, job).callbacks.append(svc.on_connect if stream else svc.on_create)
+            call_after(env, there_s, job, svc.on_connect if stream else svc.on_create)
         else:
             job.answer = settled
         if there_s + back_s > timeout_s:
-            yield env.timeout(timeout_s)
+            yield Timer(env, timeout_s)
             live["error_timeout"][bucket] += 1
             if job.answer.status == 201:
                 rec.orphaned_jobs += 1
             return _TIMEOUT
-        yield env.timeout(there_s + back_s)
+        yield Timer(env, there_s + back_s)
         answer = job.answer
         assert answer is not UNANSWERED, "the answer arrives before the client wakes"
         live[answer.counter][bucket] += 1
@@ -121,9 +121,7 @@ def request(w: World, kind: str, stream: bool, job: Job) -> simpy.events.Process
         rec.in_flight -= 1
 
 
-def call_client(
-    w: World, job_index: int, attempt: Callable[[bool], simpy.events.ProcessGenerator]
-) -> simpy.events.ProcessGenerator:
+def call_client(w: World, job_index: int, attempt: Callable[[bool], ClientGen]) -> ClientGen:
     """A client whose job is one call, retried per policy: done when a try succeeds."""
     env, rec = w.env, w.rec
     deadline_s = env.now + w.job_timeout_s
@@ -133,13 +131,13 @@ def call_client(
         rec.end_job(job_index, JobOutcome.COMPLETED, env.now)
 
 
-def rpc_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
+def rpc_client(w: World, job_index: int, service_s: float) -> ClientGen:
     """A synchronous call under the retry policy: the request timeout covers the whole
     call, and a call the client gave up on still occupies the server (wasted work)."""
     return call_client(w, job_index, lambda first: _rpc_attempt(w, first, service_s))
 
 
-def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.ProcessGenerator:
+def _rpc_attempt(w: World, first: bool, service_s: float) -> ClientGen:
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
     rec.count("offered_first" if first else "offered_retry", sent_s)
@@ -182,7 +180,7 @@ def _rpc_attempt(w: World, first: bool, service_s: float) -> simpy.events.Proces
         rec.in_flight -= 1
 
 
-def job_client(w: World, job_index: int, service_s: float) -> simpy.events.ProcessGenerator:
+def job_client(w: World, job_index: int, service_s: float) -> ClientGen:
     """One user's job, from ``POST /api/ai/jobs`` to its outcome."""
     env, rec, policy = w.env, w.rec, w.policy
     start_s = env.now
@@ -208,25 +206,6 @@ def job_client(w: World, job_index: int, service_s: float) -> simpy.events.Proce
         yield from follow_stream(w, job_index, job, wait, deadline_s)
     finally:
         wait.close()
-
-
-class Wake(simpy.Event):
-    """An event processed the moment it is triggered instead of queued: the waiting
-    client goes on at once, in the same instant, without a trip through the event queue.
-
-    For a wait whose end needs no ordering against other events of that instant (a
-    job's end, a cut stream, a deadline). ``wake`` does what ``Environment.step`` does
-    when it takes a succeeded event off the queue: mark it ok and call its callbacks.
-    """
-
-    def wake(self) -> None:
-        if self._value is not PENDING:
-            return  # woken already
-        self._ok = True
-        self._value = None
-        callbacks, self.callbacks = self.callbacks, None  # type: ignore[assignment]
-        for callback in callbacks:
-            callback(self)
 
 
 class Wait:
@@ -261,16 +240,16 @@ class Wait:
         self.current: Job | None = None  # the job of the latest create attempt
         self.watched = False  # on the world's deadline timer
 
-    def create_attempt(self, first: bool) -> simpy.events.ProcessGenerator:
+    def create_attempt(self, first: bool) -> ClientGen:
         """One ``POST /api/ai/jobs``: a fresh Job, whose end wakes this wait."""
         w = self.w
         job = self.current = Job(self.index, self.service_s, self.job_ended)
         return request(w, "offered_first" if first else "offered_retry", False, job)
 
-    def arm(self) -> simpy.Event:
+    def arm(self) -> Wake:
         """A fresh event that fires on done, cut or deadline, whichever comes first."""
         self.cut = False
-        self.event = event = Wake(self.w.env)
+        self.event = event = Wake()
         if not self.watched:
             self.watched = True
             self.w.deadlines.watch(self)
@@ -348,9 +327,7 @@ class Deadlines:
             self._set_timer(heap[0][0])
 
 
-def follow_stream(
-    w: World, job_index: int, job: Job, wait: Wait, deadline_s: float
-) -> simpy.events.ProcessGenerator:
+def follow_stream(w: World, job_index: int, job: Job, wait: Wait, deadline_s: float) -> ClientGen:
     """``GET .../stream`` and keep it open; reconnect per policy when it drops."""
     env, rec = w.env, w.rec
     events = w.progress_events
@@ -396,10 +373,10 @@ def follow_stream(
             _end_stream(w, job_index, job, JobOutcome.GAVE_UP, False, delivered)
             return
         if env.now + delay_s >= deadline_s:
-            yield env.timeout(max(0.0, deadline_s - env.now))
+            yield Timer(env, max(0.0, deadline_s - env.now))
             _end_stream(w, job_index, job, JobOutcome.TIMED_OUT, False, delivered)
             return
-        yield env.timeout(delay_s)
+        yield Timer(env, delay_s)
         rec.reconnects[job_index] += 1
         kind = "offered_reconnect"
 

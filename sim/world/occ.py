@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import simpy
-
 from sim.policies.classify import ErrorKind, Outcome
 from sim.world.client import call_client
+from sim.world.events import ClientGen
 
 if TYPE_CHECKING:
     from sim.world.run import World
@@ -31,12 +30,12 @@ class Row:
         self.version = 0
 
 
-def occ_client(w: World, job_index: int, row: Row) -> simpy.events.ProcessGenerator:
+def occ_client(w: World, job_index: int, row: Row) -> ClientGen:
     """Read, conditional write, back off on conflict, until the write wins."""
     return call_client(w, job_index, lambda first: _read_then_write(w, row, first))
 
 
-def _read_then_write(w: World, row: Row, first: bool) -> simpy.events.ProcessGenerator:
+def _read_then_write(w: World, row: Row, first: bool) -> ClientGen:
     """One try: read the version, then write conditionally on it. Returns the Outcome."""
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now

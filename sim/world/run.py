@@ -17,6 +17,7 @@ from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
 from sim.world.client import Deadlines, Wait, job_client, rpc_client
+from sim.world.events import ClientGen, Task, Timer, call_after
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import GAUGES, Recorder
 from sim.world.network import SimNetwork
@@ -40,51 +41,6 @@ def no_cyclic_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-class _Start:
-    """What a Task sends its generator first (as ``next`` would): nothing."""
-
-    __slots__ = ()
-    _value = None
-
-
-_START = _Start()
-
-
-class Task:
-    """A client's generator driven straight from SimPy's event callbacks.
-
-    ``simpy.Process`` does more than a client needs (interrupts, failure propagation,
-    the active-process bookkeeping) and it is a third of the cost of each resume. A
-    client here only ever waits for events that succeed, so this driver sends each
-    event's value into the generator and hooks itself onto the next event it yields;
-    ``on_end`` runs when the generator returns. An exception in a client propagates
-    out of ``env.run``, as it would from a Process.
-    """
-
-    __slots__ = ("gen", "on_end")
-
-    def __init__(
-        self, gen: simpy.events.ProcessGenerator, on_end: Callable[[], None] | None = None
-    ) -> None:
-        """Run ``gen`` up to its first wait, now (a client arriving sends at once)."""
-        self.gen = gen
-        self.on_end = on_end
-        self.resume(_START)
-
-    def resume(self, event: simpy.Event | _Start) -> None:
-        try:
-            target = self.gen.send(event._value)
-        except StopIteration:
-            if self.on_end is not None:
-                self.on_end()
-            return
-        callbacks: list[Callable[[simpy.Event], None]] | None = target.callbacks
-        if callbacks is None:  # already processed: go on at once
-            target.env.timeout(0, target._value).callbacks.append(self.resume)
-        else:
-            callbacks.append(self.resume)
 
 
 class World:
@@ -115,6 +71,17 @@ class World:
         self.active_clients = 0
         self.arrivals_done = False
         self.all_done = self.env.event()
+        self._arrivals: Iterator[tuple[float, float]] = iter(())  # open-loop ones to come
+        self._client = self._client_kind(scenario.service.kind)
+
+    def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], ClientGen]:
+        """How a client of ``kind`` is made from its job index and service time."""
+        if kind is ServiceKind.OCC:
+            row = Row()  # the one contended row of this run
+            return lambda index, _service_s: occ_client(self, index, row)
+        if kind is ServiceKind.RPC:
+            return lambda index, service_s: rpc_client(self, index, service_s)
+        return lambda index, service_s: job_client(self, index, service_s)
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         """The shared budget and breaker, or fresh ones for a new client."""
@@ -127,35 +94,34 @@ class World:
         if self.active_clients == 0 and self.arrivals_done and not self.all_done.triggered:
             self.all_done.succeed()
 
-    def _spawn(self, gen: simpy.events.ProcessGenerator) -> None:
+    def _spawn(self, gen: ClientGen) -> None:
         """Start a client, counted from now (not from its first step)."""
         self.active_clients += 1
-        Task(gen, self._client_done)
+        Task(self.env, gen, self._client_done)
 
-    def _open_loop(
-        self, times_s: np.ndarray, service_s: np.ndarray
-    ) -> simpy.events.ProcessGenerator:
-        env = self.env
-        row = Row()
-        kind = self.scenario.service.kind
-        for t, s in zip(times_s.tolist(), service_s.tolist(), strict=True):
+    def _open_loop(self, times_s: np.ndarray, service_s: np.ndarray) -> None:
+        """Start a client at each arrival instant, from now on: one timer is pending at a
+        time, for the next arrival (not a timer per client in the event queue)."""
+        self._arrivals = zip(times_s.tolist(), service_s.tolist(), strict=True)
+        self._arrive(None)
+
+    def _arrive(self, timer: Timer | None) -> None:
+        """The arrival ``timer`` was set for is now (its value: the client's service
+        time): start that client and every other one due now, and set the next timer."""
+        env, rec = self.env, self.rec
+        if timer is not None:
+            self._spawn(self._client(rec.new_job(env.now), timer._value))
+        for t, s in self._arrivals:
             now = env.now
             if t > now:
-                yield env.timeout(t - now)
-                now = env.now
-            index = self.rec.new_job(now)
-            if kind is ServiceKind.OCC:
-                body = occ_client(self, index, row)
-            elif kind is ServiceKind.RPC:
-                body = rpc_client(self, index, s)
-            else:
-                body = job_client(self, index, s)
-            self._spawn(body)
+                call_after(env, t - now, s, self._arrive)
+                return
+            self._spawn(self._client(rec.new_job(now), s))
         self.arrivals_done = True
         if self.active_clients == 0 and not self.all_done.triggered:
             self.all_done.succeed()
 
-    def _closed_loop_user(self, start_s: float, think: ClosedLoop) -> simpy.events.ProcessGenerator:
+    def _closed_loop_user(self, start_s: float, think: ClosedLoop) -> ClientGen:
         env = self.env
         yield env.timeout(start_s)
         while env.now < self.scenario.duration_s:
@@ -232,7 +198,7 @@ class World:
             self._closed_loop(times, sc.clients.arrival)
         else:
             service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
-            Task(self._open_loop(times, service_s))
+            self._open_loop(times, service_s)
         env.process(self._sampler())
         env.process(self._stream_drops())
         env.process(self._capacity_restores())

@@ -19,6 +19,7 @@ import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
 from sim.scenario.model import FaultKind, OutageAnswer, Service, StoreOnOutage
+from sim.world.events import call_after
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import rejected_counter
 
@@ -250,8 +251,7 @@ class JobService:
         self.busy += 1
         job.started_s = self.env.now
         self.queue_wait_s.append(job.started_s - job.accepted_s)
-        done = self.env.timeout(job.service_s, job)
-        done.callbacks.append(self._finish)
+        call_after(self.env, job.service_s, job, self._finish)
 
     def _finish(self, event: simpy.events.Event) -> None:
         job: Job = event._value  # the Job it was scheduled with (a Timeout value)
