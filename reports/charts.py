@@ -151,7 +151,18 @@ def completion_cdf(results: Results) -> Any:
         ax.set_ylabel("share of all jobs completed")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{results.scenario['name']}: completion time per policy")
-        ax.legend(loc="lower right")
+        if ax.lines:
+            ax.legend(loc="lower right")
+        else:  # e.g. job-timeout: every job ends timed out
+            ax.text(
+                0.5,
+                0.5,
+                "no job completed under any policy",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                gid="cdf:none",
+            )
         return fig
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from reports.charts import all_charts, herd, occ
+from reports.charts import all_charts, completion_cdf, herd, occ
 from reports.data import load_results
 from reports.html import write_report
 from sim.results import run_scenario
@@ -155,3 +156,20 @@ def test_occ_bars_are_the_summaries_with_ci_whiskers_when_replicated(tmp_path: P
     assert [bar.get_height() for bar in work.patches] == pytest.approx(calls)
     assert work.get_title() == "work (95% CI)"
     assert len(work.lines) > 0 and len(done.lines) > 0  # the whiskers' caps
+
+
+def test_completion_cdf_says_so_when_no_job_completed(tmp_path: Path) -> None:
+    """job-timeout's story: every job times out. The chart says that, with no empty
+    legend (matplotlib warns about one)."""
+    text = base(job_timeout=1, count=20).replace(
+        "service_time: {kind: constant, value_s: 2}", "service_time: {kind: constant, value_s: 5}"
+    )
+    run_scenario(scenario_from(tmp_path, text), tmp_path / "out")
+    results = load_results(tmp_path / "out")
+    assert all(p.summary["success_rate"] == 0 for p in results.policies)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a legend without entries would warn
+        fig = completion_cdf(results)
+    (ax,) = fig.axes
+    assert not ax.lines and ax.get_legend() is None
+    assert [t.get_text() for t in ax.texts] == ["no job completed under any policy"]
