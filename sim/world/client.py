@@ -1,18 +1,26 @@
 """The seed system's client, simulated: create a job under the retry policy, then
 follow its progress stream under the reconnect policy, until exactly one outcome.
+
+:class:`JobClient` is that client, event-driven: each step is a method that runs when
+what it waits for happens (an answer, the end of a backoff, the job's end, a cut
+stream, its deadline) and sets up the next, so a simulated request costs one call per
+step and no generator. The synchronous-call clients (``rpc``, ``occ``) make several
+messages per attempt and are generators run by a :class:`Task`; both kinds decide what
+follows an attempt with :func:`next_step`.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action, ReconnectRun, RetryRun
-from sim.world.events import ClientGen, Timer, Wake, call_after
+from sim.world.events import ClientGen, Timer, call_after
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
 from sim.world.service import UNANSWERED, Job
@@ -24,6 +32,36 @@ _TIMEOUT = Outcome(error=ErrorKind.TIMEOUT)
 _RESET = Outcome(error=ErrorKind.RESET)
 _REFUSED = Outcome(error=ErrorKind.REFUSED)
 _LOCAL = Outcome(error=ErrorKind.LOCAL_REJECT)
+_ERROR_COUNTER = {_TIMEOUT: "error_timeout", _RESET: "error_reset", _REFUSED: "error_refused"}
+
+
+class Step(Enum):
+    """What a client does after an attempt (see :func:`next_step`)."""
+
+    SUCCEEDED = "succeeded"  # go on to what follows the call
+    ENDED = "ended"  # the job has ended (failed or gave up), recorded
+    RETRY = "retry"  # wait the delay, then try again
+    DEADLINE = "deadline"  # wait the delay, then the job times out
+
+
+def next_step(
+    w: World, job_index: int, run: RetryRun, outcome: Outcome, now_s: float, deadline_s: float
+) -> tuple[Step, float]:
+    """The retry policy's decision on ``outcome``, turned into the client's next step
+    and the delay before it; a job that fails or gives up is recorded as ended."""
+    rec = w.rec
+    rec.attempts[job_index] = run.attempts
+    decision = run.after(outcome, now_s)
+    action = decision.action
+    if action is Action.DONE:
+        return Step.SUCCEEDED, 0.0
+    if action is not Action.RETRY:
+        end = JobOutcome.FAILED if action is Action.FAIL else JobOutcome.GAVE_UP
+        rec.end_job(job_index, end, now_s)
+        return Step.ENDED, 0.0
+    if now_s + decision.delay_s >= deadline_s:
+        return Step.DEADLINE, max(0.0, deadline_s - now_s)
+    return Step.RETRY, decision.delay_s
 
 
 def retry_loop(
@@ -33,8 +71,8 @@ def retry_loop(
     attempt: Callable[[bool], ClientGen],
     deadline_s: float,
 ) -> ClientGen:
-    """The retry loop every simulated client shares: ``attempt(first)`` makes one attempt
-    and returns its Outcome; the policy decides what follows. Returns True on success;
+    """The retry loop of a generator client: ``attempt(first)`` makes one attempt and
+    returns its Outcome; the policy decides what follows. Returns True on success;
     otherwise the job has ended (failed, gave up or timed out) when it returns False."""
     env, rec = w.env, w.rec
     while True:
@@ -45,80 +83,15 @@ def retry_loop(
         else:
             rec.count("local_reject", now)
             outcome = _LOCAL
-        rec.attempts[job_index] = run.attempts
-        decision = run.after(outcome, now)
-        action = decision.action
-        if action is Action.DONE:
+        step, delay_s = next_step(w, job_index, run, outcome, now, deadline_s)
+        if step is Step.SUCCEEDED:
             return True
-        if action is not Action.RETRY:
-            end = JobOutcome.FAILED if action is Action.FAIL else JobOutcome.GAVE_UP
-            rec.end_job(job_index, end, now)
+        if step is Step.ENDED:
             return False
-        if now + decision.delay_s >= deadline_s:
-            yield Timer(env, max(0.0, deadline_s - now))
+        yield Timer(env, delay_s)
+        if step is Step.DEADLINE:
             rec.end_job(job_index, JobOutcome.TIMED_OUT, env.now)
             return False
-        yield Timer(env, decision.delay_s)
-
-
-def request(w: World, kind: str, stream: bool, job: Job) -> ClientGen:
-    """One HTTP request about ``job`` through the network to the service, a
-    ``GET .../stream`` when ``stream``, else a ``POST``; returns its Outcome.
-
-    When the request reaches the service, ``service.on_connect`` or ``on_create`` runs
-    with an event whose value is ``job`` and leaves the answer in ``job.answer``, unless
-    the fault timeline alone decides that answer (``service.settled``): then it is known
-    now and the arrival, which would change nothing, is not simulated. Counted as
-    offered ``kind`` in the bucket it was sent in, and its result in the same bucket.
-    """
-    env, rec, net = w.env, w.rec, w.network
-    sent_s = env.now
-    bucket = rec.bucket(sent_s)
-    live = rec.live
-    live[kind][bucket] += 1
-    rec.in_flight += 1
-    timeout_s = w.request_timeout_s
-    try:
-        fate = Fate.DELIVERED if net.clean else net.fate(sent_s)
-        if fate is Fate.LOST:
-            yield Timer(env, timeout_s)
-            live["error_timeout"][bucket] += 1
-            return _TIMEOUT
-        there_s, back_s = net.round_trip_s(sent_s)
-        if fate is not Fate.DELIVERED:
-            # RST or refusal comes back after one round trip
-            yield Timer(env, min(there_s + back_s, timeout_s))
-            if fate is Fate.RESET:
-                live["error_reset"][bucket] += 1
-                return _RESET
-            live["error_refused"][bucket] += 1
-            return _REFUSED
-        if there_s >= timeout_s:
-            yield Timer(env, timeout_s)
-            live["error_timeout"][bucket] += 1
-            return _TIMEOUT
-        # The service answers when the request arrives (a callback at there_s); the client
-        # wakes once, when the answer is back: one resume per request, not two.
-        svc = w.service
-        settled = svc.settled(sent_s + there_s, stream)  # the instant the timeout fires at
-        if settled is None:
-            job.answer = UNANSWERED
-            call_after(env, there_s, job, svc.on_connect if stream else svc.on_create)
-        else:
-            job.answer = settled
-        if there_s + back_s > timeout_s:
-            yield Timer(env, timeout_s)
-            live["error_timeout"][bucket] += 1
-            if job.answer.status == 201:
-                rec.orphaned_jobs += 1
-            return _TIMEOUT
-        yield Timer(env, there_s + back_s)
-        answer = job.answer
-        assert answer is not UNANSWERED, "the answer arrives before the client wakes"
-        live[answer.counter][bucket] += 1
-        return answer.outcome
-    finally:
-        rec.in_flight -= 1
 
 
 def call_client(w: World, job_index: int, attempt: Callable[[bool], ClientGen]) -> ClientGen:
@@ -180,90 +153,219 @@ def _rpc_attempt(w: World, first: bool, service_s: float) -> ClientGen:
         rec.in_flight -= 1
 
 
-def job_client(w: World, job_index: int, service_s: float) -> ClientGen:
-    """One user's job, from ``POST /api/ai/jobs`` to its outcome."""
-    env, rec, policy = w.env, w.rec, w.policy
-    start_s = env.now
-    deadline_s = start_s + w.job_timeout_s
-    budget, breaker = w.budget_and_breaker()
-    run = policy.retry.start(start_s, w.policy_draws, budget, breaker)
-    wait = Wait(w, deadline_s, job_index, service_s)
-    try:
-        # ------------------------------------------------------------ create
-        if not (yield from retry_loop(w, job_index, run, wait.create_attempt, deadline_s)):
-            return
-        job = wait.current
-        assert job is not None
-        rec.accepted_s[job_index] = env.now
+class JobClient:
+    """One user's job, from ``POST /api/ai/jobs`` to its outcome.
 
-        # ------------------------------------------------------------ follow
-        if not w.follow_stream:
-            if not wait.done:
-                yield wait.arm()
-            end = JobOutcome.COMPLETED if wait.done else JobOutcome.TIMED_OUT
-            rec.end_job(job_index, end, env.now)
-            return
-        yield from follow_stream(w, job_index, job, wait, deadline_s)
-    finally:
-        wait.close()
+    Create the job under the retry policy (:meth:`_attempt`, :meth:`_created`); once
+    accepted, follow its progress stream (:meth:`_connect`, :meth:`_connected`), and
+    when the stream drops, reconnect under the reconnect policy (:meth:`_stream_down`),
+    resuming after the last event received when the policy says so. Ends as exactly one
+    of completed, failed, gave up or timed out (:meth:`_end`).
 
-
-class Wait:
-    """What a client waits for once its job is accepted: the job's end, a stream cut or
-    its deadline. One event per wait; the deadline comes from the world's one
-    :class:`Deadlines` timer, not a timer per client. No closures, and ``close`` drops
-    the references between client, job and wait, so a finished client is freed by
-    reference counting, not left for the cyclic garbage collector."""
+    Each HTTP request goes through the network to the service (:meth:`_send`); its
+    answer, or its failure, comes back to :meth:`_answered`, :meth:`_timed_out` or
+    :meth:`_failed`, each counted in the bucket the request was sent in. While accepted
+    and waiting, the job's end, a stream cut or the deadline (the world's one
+    :class:`Deadlines` timer) continue it through :meth:`fire`. No closures and no
+    bound method kept on itself: when it ends, ``_end`` drops the job's reference back,
+    so a finished client is freed by reference counting, not left for the cyclic GC.
+    """
 
     __slots__ = (
+        "bucket",
         "closed",
         "current",
         "cut",
         "deadline_s",
+        "delivered",
         "done",
-        "event",
         "index",
+        "on_end",
+        "recovery",
+        "run",
         "service_s",
+        "stream_kind",
+        "streaming",
         "w",
+        "waiting",
         "watched",
     )
 
-    def __init__(self, w: World, deadline_s: float, index: int, service_s: float) -> None:
+    def __init__(
+        self, w: World, index: int, service_s: float, on_end: Callable[[], None] | None
+    ) -> None:
+        """Arrive now and send the first create attempt at once."""
         self.w = w
-        self.deadline_s = deadline_s
         self.index = index
         self.service_s = service_s
+        self.on_end = on_end  # called once the client has ended
+        start_s = w.env.now
+        self.deadline_s = start_s + w.job_timeout_s
+        budget, breaker = w.budget_and_breaker()
+        self.run = w.policy.retry.start(start_s, w.policy_draws, budget, breaker)
         self.closed = False
-        self.done = False  # the job's result exists on the server
-        self.cut = False  # the current stream was cut
-        self.event: Wake | None = None
         self.current: Job | None = None  # the job of the latest create attempt
+        self.done = False  # the job's result exists on the server
+        self.cut = False  # the open stream was cut
+        self.waiting = False  # accepted and waiting: fire() continues the client
         self.watched = False  # on the world's deadline timer
+        self.streaming = False  # the request in flight is a stream connect
+        self.bucket = 0  # the send bucket of the request in flight
+        self.recovery: ReconnectRun | None = None  # made at the first drop: most never drop
+        self.delivered = 0  # highest progress event id received
+        self.stream_kind = "offered_first"
+        self._attempt(None)
 
-    def create_attempt(self, first: bool) -> ClientGen:
-        """One ``POST /api/ai/jobs``: a fresh Job, whose end wakes this wait."""
+    # ------------------------------------------------------------ create
+
+    def _attempt(self, _timer: Timer | None) -> None:
+        """One ``POST /api/ai/jobs`` (the first, or a retry after its backoff)."""
+        run, now = self.run, self.w.env.now
+        if run.before_attempt(now):
+            self.current = job = Job(self.index, self.service_s, self.job_ended)
+            self._send("offered_first" if run.attempts == 1 else "offered_retry", False, job)
+        else:
+            self.w.rec.count("local_reject", now)
+            self._created(_LOCAL)
+
+    def _created(self, outcome: Outcome) -> None:
+        """The create attempt's outcome is in: the policy says what follows."""
         w = self.w
-        job = self.current = Job(self.index, self.service_s, self.job_ended)
-        return request(w, "offered_first" if first else "offered_retry", False, job)
+        env = w.env
+        step, delay_s = next_step(w, self.index, self.run, outcome, env.now, self.deadline_s)
+        if step is Step.RETRY:
+            call_after(env, delay_s, None, self._attempt)
+        elif step is Step.SUCCEEDED:
+            self._accepted()
+        elif step is Step.DEADLINE:
+            call_after(env, delay_s, JobOutcome.TIMED_OUT, self._ended_waiting)
+        else:
+            self._close()
 
-    def arm(self) -> Wake:
-        """A fresh event that fires on done, cut or deadline, whichever comes first."""
+    def _accepted(self) -> None:
+        w = self.w
+        w.rec.accepted_s[self.index] = w.env.now
+        if w.follow_stream:
+            w.rec.reconnecting += 1  # "connecting" counts as not yet connected
+            self._connect(None)
+        elif self.done:
+            self._end_plain()
+        else:
+            self._arm()
+
+    def _end_plain(self) -> None:
+        """No stream followed: the job has completed, or the deadline came first."""
+        end = JobOutcome.COMPLETED if self.done else JobOutcome.TIMED_OUT
+        self.w.rec.end_job(self.index, end, self.w.env.now)
+        self._close()
+
+    # ------------------------------------------------------------ follow
+
+    def _connect(self, _timer: Timer | None) -> None:
+        """``GET .../stream``, the first time or again."""
+        job = self.current
+        assert job is not None
+        self._send(self.stream_kind, True, job)
+
+    def _connected(self, outcome: Outcome) -> None:
+        """The stream connect's outcome is in."""
+        if outcome.status != 200:
+            self._stream_down()
+            return
+        w = self.w
+        rec = w.rec
+        if self.recovery is not None:
+            self.recovery.connected()
+        if not w.policy.reconnect.resume and self.delivered:
+            rec.events_duplicated[self.index] += self.delivered  # replayed from the start
+        # While connected the client receives every event as it is emitted; what it
+        # has when the stream ends (cut, deadline) is worked out then.
+        rec.reconnecting -= 1
+        rec.connected += 1
+        if self.done:
+            self._end_stream(JobOutcome.COMPLETED, True)
+            return
+        w.open_streams[self.index] = self
+        self._arm()
+
+    def _stream_woken(self) -> None:
+        """Connected and waiting, the job ended, the stream was cut or the deadline came."""
+        w = self.w
+        w.open_streams.pop(self.index, None)
+        if self.done:
+            self._end_stream(JobOutcome.COMPLETED, True)
+            return
+        job = self.current
+        assert job is not None
+        self.delivered = job.emitted_by(w.env.now, w.progress_events)
+        if not self.cut:
+            self._end_stream(JobOutcome.TIMED_OUT, True)
+            return
+        w.rec.connected -= 1
+        w.rec.reconnecting += 1
+        self._stream_down()
+
+    def _stream_down(self) -> None:
+        """The stream is down: wait per the reconnect policy, or end."""
+        w = self.w
+        env = w.env
+        if self.recovery is None:
+            self.recovery = w.policy.reconnect.start(w.policy_draws)
+        delay_s = self.recovery.next_delay_s(w.stream_retry_s)
+        if delay_s is None:  # "connection recovery failed"
+            self._end_stream(JobOutcome.GAVE_UP, False)
+            return
+        if env.now + delay_s >= self.deadline_s:
+            call_after(env, max(0.0, self.deadline_s - env.now), None, self._stream_deadline)
+            return
+        call_after(env, delay_s, None, self._reconnect)
+
+    def _reconnect(self, _timer: Timer) -> None:
+        self.w.rec.reconnects[self.index] += 1
+        self.stream_kind = "offered_reconnect"
+        self._connect(None)
+
+    def _stream_deadline(self, _timer: Timer) -> None:
+        self._end_stream(JobOutcome.TIMED_OUT, False)
+
+    def _end_stream(self, outcome: JobOutcome, connected: bool) -> None:
+        """The stream follower ends with ``outcome``, ``connected`` or not: gauges, events
+        lost, the job's end."""
+        w = self.w
+        rec, now = w.rec, w.env.now
+        if connected:
+            rec.connected -= 1
+        else:
+            rec.reconnecting -= 1
+        if outcome is JobOutcome.GAVE_UP:
+            rec.disconnected += 1
+        # a completed stream got the result event, and every event before it: none lost
+        if outcome is not JobOutcome.COMPLETED:
+            job = self.current
+            assert job is not None
+            lost = job.emitted_by(now, w.progress_events) - self.delivered
+            rec.events_lost[self.index] = max(0, lost)
+        rec.end_job(self.index, outcome, now)
+        self._close()
+
+    # ------------------------------------------------------------ waiting
+
+    def _arm(self) -> None:
+        """Wait for the job's end, a stream cut or the deadline, whichever comes first."""
         self.cut = False
-        self.event = event = Wake()
+        self.waiting = True
         if not self.watched:
             self.watched = True
             self.w.deadlines.watch(self)
-        return event
 
     def fire(self) -> None:
-        event = self.event
-        if event is not None:
-            self.event = None
-            event.wake()
-
-    def finished(self) -> bool:
-        """Has the job's result been produced?"""
-        return self.done
+        """The job ended, the stream was cut or the deadline came: go on, if waiting."""
+        if self.waiting:
+            self.waiting = False
+            if self.w.follow_stream:
+                self._stream_woken()
+            else:
+                self._end_plain()
 
     def job_ended(self, job: Job) -> None:
         if job is self.current:
@@ -274,11 +376,90 @@ class Wait:
         self.cut = True
         self.fire()
 
-    def close(self) -> None:
-        """The client has ended: nothing more to wake."""
+    def _ended_waiting(self, timer: Timer) -> None:
+        """The deadline passed while waiting out a backoff."""
+        self.w.rec.end_job(self.index, timer._value, self.w.env.now)
+        self._close()
+
+    def _close(self) -> None:
+        """The client has ended: nothing more to wake; tell whoever started it."""
         self.closed = True
-        self.event = None
+        self.waiting = False
         self.current = None
+        if self.on_end is not None:
+            self.on_end()
+
+    # ------------------------------------------------------------ one request
+
+    def _send(self, kind: str, stream: bool, job: Job) -> None:
+        """One HTTP request about ``job`` through the network to the service, a
+        ``GET .../stream`` when ``stream``, else a ``POST``.
+
+        When the request reaches the service, ``service.on_connect`` or ``on_create``
+        runs with an event whose value is ``job`` and leaves the answer in
+        ``job.answer``, unless the fault timeline alone decides that answer
+        (``service.settled``): then it is known now and the arrival, which would change
+        nothing, is not simulated. Counted as offered ``kind`` in the bucket it was sent
+        in, and its result in the same bucket.
+        """
+        w = self.w
+        env, rec, net = w.env, w.rec, w.network
+        sent_s = env.now
+        self.bucket = bucket = rec.bucket(sent_s)
+        self.streaming = stream
+        rec.live[kind][bucket] += 1
+        rec.in_flight += 1
+        timeout_s = w.request_timeout_s
+        fate = Fate.DELIVERED if net.clean else net.fate(sent_s)
+        if fate is Fate.LOST:
+            call_after(env, timeout_s, _TIMEOUT, self._failed)
+            return
+        there_s, back_s = net.round_trip_s(sent_s)
+        if fate is not Fate.DELIVERED:
+            # RST or refusal comes back after one round trip
+            failure = _RESET if fate is Fate.RESET else _REFUSED
+            call_after(env, min(there_s + back_s, timeout_s), failure, self._failed)
+            return
+        if there_s >= timeout_s:
+            call_after(env, timeout_s, _TIMEOUT, self._failed)
+            return
+        # The service answers when the request arrives (a callback at there_s); the client
+        # goes on once, when the answer is back.
+        svc = w.service
+        settled = svc.settled(sent_s + there_s, stream)  # the instant the arrival is at
+        if settled is None:
+            job.answer = UNANSWERED
+            call_after(env, there_s, job, svc.on_connect if stream else svc.on_create)
+        else:
+            job.answer = settled
+        if there_s + back_s > timeout_s:
+            call_after(env, timeout_s, job, self._timed_out)
+            return
+        call_after(env, there_s + back_s, job, self._answered)
+
+    def _answered(self, timer: Timer) -> None:
+        answer = timer._value.answer
+        assert answer is not UNANSWERED, "the answer arrives before the client wakes"
+        self._outcome(answer.counter, answer.outcome)
+
+    def _timed_out(self, timer: Timer) -> None:
+        """No answer within the timeout (it was still on its way back)."""
+        if timer._value.answer.status == 201:
+            self.w.rec.orphaned_jobs += 1  # admitted, and the client never learns it
+        self._outcome("error_timeout", _TIMEOUT)
+
+    def _failed(self, timer: Timer) -> None:
+        """Lost (a timeout), reset or refused: the Outcome is the timer's value."""
+        self._outcome(_ERROR_COUNTER[timer._value], timer._value)
+
+    def _outcome(self, counter: str, outcome: Outcome) -> None:
+        rec = self.w.rec
+        rec.live[counter][self.bucket] += 1
+        rec.in_flight -= 1
+        if self.streaming:
+            self._connected(outcome)
+        else:
+            self._created(outcome)
 
 
 class Deadlines:
@@ -295,11 +476,11 @@ class Deadlines:
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self.heap: list[tuple[float, int, Wait]] = []
+        self.heap: list[tuple[float, int, JobClient]] = []
         self.seq = 0
         self.timer_at_s: float | None = None
 
-    def watch(self, wait: Wait) -> None:
+    def watch(self, wait: JobClient) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (wait.deadline_s, self.seq, wait))
         if self.timer_at_s is None or wait.deadline_s < self.timer_at_s:
@@ -325,76 +506,3 @@ class Deadlines:
         self.timer_at_s = None
         if heap:
             self._set_timer(heap[0][0])
-
-
-def follow_stream(w: World, job_index: int, job: Job, wait: Wait, deadline_s: float) -> ClientGen:
-    """``GET .../stream`` and keep it open; reconnect per policy when it drops."""
-    env, rec = w.env, w.rec
-    events = w.progress_events
-    reconnect = w.policy.reconnect
-    recovery: ReconnectRun | None = None  # made at the first drop: most streams never drop
-    delivered = 0  # highest event id the client has received
-    kind = "offered_first"
-    rec.reconnecting += 1  # "connecting" counts as not yet connected
-
-    while True:
-        # ---- connect (first time or again)
-        outcome = yield from request(w, kind, True, job)
-        if outcome.status == 200:
-            if recovery is not None:
-                recovery.connected()
-            if not reconnect.resume and delivered:
-                rec.events_duplicated[job_index] += delivered  # replayed from the start
-            # While connected the client receives every event as it is emitted; what it
-            # has when the stream ends (cut, deadline) is worked out then, below.
-            rec.reconnecting -= 1
-            rec.connected += 1
-            if wait.done:
-                _end_stream(w, job_index, job, JobOutcome.COMPLETED, True, delivered)
-                return
-            w.open_streams[job_index] = wait
-            yield wait.arm()
-            w.open_streams.pop(job_index, None)
-            if wait.finished():  # a call: mypy would keep the narrowing from before the yield
-                _end_stream(w, job_index, job, JobOutcome.COMPLETED, True, delivered)
-                return
-            if not wait.cut:
-                delivered = job.emitted_by(env.now, events)
-                _end_stream(w, job_index, job, JobOutcome.TIMED_OUT, True, delivered)
-                return
-            delivered = job.emitted_by(env.now, events)
-            rec.connected -= 1
-            rec.reconnecting += 1
-        # ---- the stream is down: wait per the reconnect policy
-        if recovery is None:
-            recovery = reconnect.start(w.policy_draws)
-        delay_s = recovery.next_delay_s(w.stream_retry_s)
-        if delay_s is None:  # "connection recovery failed"
-            _end_stream(w, job_index, job, JobOutcome.GAVE_UP, False, delivered)
-            return
-        if env.now + delay_s >= deadline_s:
-            yield Timer(env, max(0.0, deadline_s - env.now))
-            _end_stream(w, job_index, job, JobOutcome.TIMED_OUT, False, delivered)
-            return
-        yield Timer(env, delay_s)
-        rec.reconnects[job_index] += 1
-        kind = "offered_reconnect"
-
-
-def _end_stream(
-    w: World, job_index: int, job: Job, outcome: JobOutcome, connected: bool, delivered: int
-) -> None:
-    """The stream follower ends with ``outcome``, ``connected`` or not, having received
-    events up to ``delivered``: gauges, events lost, the job's end."""
-    rec, now = w.rec, w.env.now
-    if connected:
-        rec.connected -= 1
-    else:
-        rec.reconnecting -= 1
-    if outcome is JobOutcome.GAVE_UP:
-        rec.disconnected += 1
-    # a completed stream got the result event, and with it every event before it: none lost
-    if outcome is not JobOutcome.COMPLETED:
-        lost = job.emitted_by(now, w.progress_events) - delivered
-        rec.events_lost[job_index] = max(0, lost)
-    rec.end_job(job_index, outcome, now)

@@ -16,8 +16,8 @@ from sim.policies.budget import RetryBudget
 from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
-from sim.world.client import Deadlines, Wait, job_client, rpc_client
-from sim.world.events import ClientGen, Task, Timer, call_after
+from sim.world.client import Deadlines, JobClient, rpc_client
+from sim.world.events import ClientGen, Task, Timer, Wake, call_after
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import GAUGES, Recorder
 from sim.world.network import SimNetwork
@@ -62,7 +62,7 @@ class World:
         self.follow_stream = c.follow_stream
         self.progress_events = max(1, scenario.service.progress_events)
         self.stream_retry_s = scenario.service.stream_retry_s
-        self.open_streams: dict[int, Wait] = {}
+        self.open_streams: dict[int, JobClient] = {}
         self.deadlines = Deadlines(self.env)
         self.sampled: dict[str, list[int]] = {}  # gauges, filled by the sampler
         self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
@@ -74,14 +74,14 @@ class World:
         self._arrivals: Iterator[tuple[float, float]] = iter(())  # open-loop ones to come
         self._client = self._client_kind(scenario.service.kind)
 
-    def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], ClientGen]:
-        """How a client of ``kind`` is made from its job index and service time."""
+    def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], None]:
+        """How a client of ``kind`` is started from its job index and service time."""
         if kind is ServiceKind.OCC:
             row = Row()  # the one contended row of this run
-            return lambda index, _service_s: occ_client(self, index, row)
+            return lambda index, _service_s: self._spawn(occ_client(self, index, row))
         if kind is ServiceKind.RPC:
-            return lambda index, service_s: rpc_client(self, index, service_s)
-        return lambda index, service_s: job_client(self, index, service_s)
+            return lambda index, service_s: self._spawn(rpc_client(self, index, service_s))
+        return self._start_job_client
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         """The shared budget and breaker, or fresh ones for a new client."""
@@ -95,9 +95,14 @@ class World:
             self.all_done.succeed()
 
     def _spawn(self, gen: ClientGen) -> None:
-        """Start a client, counted from now (not from its first step)."""
+        """Start a generator client, counted from now (not from its first step)."""
         self.active_clients += 1
         Task(self.env, gen, self._client_done)
+
+    def _start_job_client(self, index: int, service_s: float) -> None:
+        """Start a job client, counted from now (not from its first step)."""
+        self.active_clients += 1
+        JobClient(self, index, service_s, self._client_done)
 
     def _open_loop(self, times_s: np.ndarray, service_s: np.ndarray) -> None:
         """Start a client at each arrival instant, from now on: one timer is pending at a
@@ -110,13 +115,13 @@ class World:
         time): start that client and every other one due now, and set the next timer."""
         env, rec = self.env, self.rec
         if timer is not None:
-            self._spawn(self._client(rec.new_job(env.now), timer._value))
+            self._client(rec.new_job(env.now), timer._value)
         for t, s in self._arrivals:
             now = env.now
             if t > now:
                 call_after(env, t - now, s, self._arrive)
                 return
-            self._spawn(self._client(rec.new_job(now), s))
+            self._client(rec.new_job(now), s)
         self.arrivals_done = True
         if self.active_clients == 0 and not self.all_done.triggered:
             self.all_done.succeed()
@@ -127,7 +132,10 @@ class World:
         while env.now < self.scenario.duration_s:
             index = self.rec.new_job(env.now)
             service_s = self.scenario.service.service_time.sample_s(self.streams.service)
-            yield from job_client(self, index, service_s)
+            ended = Wake()
+            client = JobClient(self, index, service_s, ended.wake)
+            if not client.closed:  # it may end at once, before it waits for anything
+                yield ended
             yield env.timeout(think.think.sample_s(self.streams.think))
 
     def _closed_loop(self, starts_s: np.ndarray, think: ClosedLoop) -> None:
