@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sim.world.metrics import JobOutcome
 
@@ -203,3 +204,20 @@ def test_arrivals_the_fault_timeline_decides_need_no_event_and_change_nothing(
     assert fast.rec.attempts == slow.rec.attempts
     assert fast.rec.reconnects == slow.rec.reconnects
     assert fast.env.now == slow.env.now
+
+
+def test_a_job_accepted_after_its_deadline_times_out_at_once(tmp_path: Path) -> None:
+    """The create answer comes back after the job's deadline (a round trip of 1.6 s, a
+    deadline of 1 s): the client does not wait for a job it has no time left for."""
+    text = (
+        base(count=1, spread=0, job_timeout=1, follow=False)
+        .replace("value_s: 0.01", "value_s: 0.8")
+        .replace(
+            "service_time: {kind: constant, value_s: 2}",
+            "service_time: {kind: constant, value_s: 5}",
+        )
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert w.rec.outcome == [JobOutcome.TIMED_OUT]
+    assert w.rec.ended_s[0] == pytest.approx(1.6)
+    assert w.rec.accepted_s[0] == pytest.approx(1.6)

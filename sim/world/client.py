@@ -11,7 +11,7 @@ follows an attempt with :func:`next_step`.
 
 from __future__ import annotations
 
-import heapq
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -188,7 +188,6 @@ class JobClient:
         "streaming",
         "w",
         "waiting",
-        "watched",
     )
 
     def __init__(
@@ -208,12 +207,12 @@ class JobClient:
         self.done = False  # the job's result exists on the server
         self.cut = False  # the open stream was cut
         self.waiting = False  # accepted and waiting: fire() continues the client
-        self.watched = False  # on the world's deadline timer
         self.streaming = False  # the request in flight is a stream connect
         self.bucket = 0  # the send bucket of the request in flight
         self.recovery: ReconnectRun | None = None  # made at the first drop: most never drop
         self.delivered = 0  # highest progress event id received
         self.stream_kind = "offered_first"
+        w.deadlines.watch(self)
         self._attempt(None)
 
     # ------------------------------------------------------------ create
@@ -354,9 +353,12 @@ class JobClient:
         """Wait for the job's end, a stream cut or the deadline, whichever comes first."""
         self.cut = False
         self.waiting = True
-        if not self.watched:
-            self.watched = True
-            self.w.deadlines.watch(self)
+        env = self.w.env
+        if env.now >= self.deadline_s:  # accepted after it: the deadline timer has passed
+            call_after(env, 0.0, None, self._deadline_passed)
+
+    def _deadline_passed(self, _timer: Timer) -> None:
+        self.fire()
 
     def fire(self) -> None:
         """The job ended, the stream was cut or the deadline came: go on, if waiting."""
@@ -463,46 +465,46 @@ class JobClient:
 
 
 class Deadlines:
-    """The job deadlines of every waiting client on one timer.
+    """The job deadlines of every client on one timer.
 
     A SimPy timeout cannot be cancelled, so a timer per client would sit in the event
-    queue until its deadline although almost every job ends long before it. Here a heap
-    holds the waits in deadline order and one timeout is pending, for the earliest;
-    when it fires, every due wait still open is woken and closed waits at the head are
-    dropped in bulk, so timers fire only for deadlines that matter.
+    queue until its deadline although almost every job ends long before it. Every
+    client's deadline is its start plus the scenario's one job timeout, and clients
+    start in time order, so they fall due in the order they started: a queue in that
+    order, and one timeout pending, for the head. When it fires, every due client still
+    open is woken (it goes on only if it is waiting for its job) and ended clients at
+    the head are dropped in bulk, so the timer fires only for deadlines that matter.
     """
 
-    __slots__ = ("env", "heap", "seq", "timer_at_s")
+    __slots__ = ("env", "queue", "timer_at_s")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self.heap: list[tuple[float, int, JobClient]] = []
-        self.seq = 0
+        self.queue: deque[JobClient] = deque()
         self.timer_at_s: float | None = None
 
-    def watch(self, wait: JobClient) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (wait.deadline_s, self.seq, wait))
-        if self.timer_at_s is None or wait.deadline_s < self.timer_at_s:
-            self._set_timer(wait.deadline_s)
+    def watch(self, client: JobClient) -> None:
+        """Watch ``client`` from its start."""
+        queue = self.queue
+        assert not queue or queue[-1].deadline_s <= client.deadline_s, "due in start order"
+        queue.append(client)
+        if self.timer_at_s is None:
+            self._set_timer(client.deadline_s)
 
     def clear(self) -> None:
-        """The run is over: let go of every wait still held."""
-        self.heap.clear()
+        """The run is over: let go of every client still held."""
+        self.queue.clear()
 
     def _set_timer(self, at_s: float) -> None:
         self.timer_at_s = at_s
-        timer = self.env.timeout(max(0.0, at_s - self.env.now), at_s)
-        timer.callbacks.append(self._due)
+        call_after(self.env, max(0.0, at_s - self.env.now), None, self._due)
 
-    def _due(self, timer: simpy.Event) -> None:
-        if timer.value != self.timer_at_s:
-            return  # superseded by an earlier timer, which has already done this work
-        heap, now = self.heap, self.env.now
-        while heap and (heap[0][0] <= now or heap[0][2].closed):
-            wait = heapq.heappop(heap)[2]
-            if not wait.closed:
-                wait.fire()
+    def _due(self, _timer: Timer) -> None:
+        queue, now = self.queue, self.env.now
+        while queue and (queue[0].deadline_s <= now or queue[0].closed):
+            client = queue.popleft()
+            if not client.closed:
+                client.fire()
         self.timer_at_s = None
-        if heap:
-            self._set_timer(heap[0][0])
+        if queue:
+            self._set_timer(queue[0].deadline_s)
