@@ -487,6 +487,8 @@ class Deadlines:
         """Watch ``client`` from its start."""
         queue = self.queue
         assert not queue or queue[-1].deadline_s <= client.deadline_s, "due in start order"
+        while queue and queue[0].closed:  # let ended clients go now, not at their deadline
+            queue.popleft()
         queue.append(client)
         if self.timer_at_s is None:
             self._set_timer(client.deadline_s)
