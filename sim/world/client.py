@@ -160,15 +160,15 @@ class JobClient:
     accepted, follow its progress stream (:meth:`_connect`, :meth:`_connected`), and
     when the stream drops, reconnect under the reconnect policy (:meth:`_stream_down`),
     resuming after the last event received when the policy says so. Ends as exactly one
-    of completed, failed, gave up or timed out (:meth:`_end`).
+    of completed, failed, gave up or timed out (recorded, then :meth:`_close`).
 
     Each HTTP request goes through the network to the service (:meth:`_send`); its
     answer, or its failure, comes back to :meth:`_answered`, :meth:`_timed_out` or
     :meth:`_failed`, each counted in the bucket the request was sent in. While accepted
     and waiting, the job's end, a stream cut or the deadline (the world's one
-    :class:`Deadlines` timer) continue it through :meth:`fire`. No closures and no
-    bound method kept on itself: when it ends, ``_end`` drops the job's reference back,
-    so a finished client is freed by reference counting, not left for the cyclic GC.
+    :class:`Deadlines` timer) continue it through :meth:`fire`. No closures; the one
+    reference back to it (its job's ``on_done``) is dropped by ``_close``, so a finished
+    client is freed by reference counting, not left for the cyclic GC.
     """
 
     __slots__ = (
