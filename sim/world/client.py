@@ -32,6 +32,7 @@ _TIMEOUT = Outcome(error=ErrorKind.TIMEOUT)
 _RESET = Outcome(error=ErrorKind.RESET)
 _REFUSED = Outcome(error=ErrorKind.REFUSED)
 _LOCAL = Outcome(error=ErrorKind.LOCAL_REJECT)
+_FAILURE = {Fate.LOST: _TIMEOUT, Fate.RESET: _RESET, Fate.REFUSED: _REFUSED}  # what a fate gives
 _ERROR_COUNTER = {_TIMEOUT: "error_timeout", _RESET: "error_reset", _REFUSED: "error_refused"}
 
 
@@ -125,8 +126,9 @@ def _rpc_attempt(w: World, first: bool, service_s: float) -> ClientGen:
             return _TIMEOUT
         if fate is not Fate.DELIVERED:
             yield env.timeout(min(2 * there_s, timeout_s))
-            rec.count("error_reset" if fate is Fate.RESET else "error_refused", sent_s)
-            return _RESET if fate is Fate.RESET else _REFUSED
+            failure = _FAILURE[fate]
+            rec.count(_ERROR_COUNTER[failure], sent_s)
+            return failure
         yield env.timeout(there_s)
         done = env.event()
 
@@ -237,7 +239,7 @@ class JobClient:
         elif step is Step.SUCCEEDED:
             self._accepted()
         elif step is Step.DEADLINE:
-            call_after(env, delay_s, JobOutcome.TIMED_OUT, self._ended_waiting)
+            call_after(env, delay_s, None, self._create_deadline)
         else:
             self._close()
 
@@ -378,9 +380,9 @@ class JobClient:
         self.cut = True
         self.fire()
 
-    def _ended_waiting(self, timer: Timer) -> None:
-        """The deadline passed while waiting out a backoff."""
-        self.w.rec.end_job(self.index, timer._value, self.w.env.now)
+    def _create_deadline(self, _timer: Timer) -> None:
+        """The deadline came while waiting out a backoff before a create attempt."""
+        self.w.rec.end_job(self.index, JobOutcome.TIMED_OUT, self.w.env.now)
         self._close()
 
     def _close(self) -> None:
@@ -419,8 +421,7 @@ class JobClient:
         there_s, back_s = net.round_trip_s(sent_s)
         if fate is not Fate.DELIVERED:
             # RST or refusal comes back after one round trip
-            failure = _RESET if fate is Fate.RESET else _REFUSED
-            call_after(env, min(there_s + back_s, timeout_s), failure, self._failed)
+            call_after(env, min(there_s + back_s, timeout_s), _FAILURE[fate], self._failed)
             return
         if there_s >= timeout_s:
             call_after(env, timeout_s, _TIMEOUT, self._failed)

@@ -162,12 +162,19 @@ class JobService:
         self.tokens -= 1.0
         return False
 
+    def _outage_answer(self, t_s: float) -> Answer | None:
+        """What an outage active at ``t_s`` answers every request (None: no outage)."""
+        outage = self.faults.active(FaultKind.OUTAGE, t_s)
+        if outage is None:
+            return None
+        if outage.answer is OutageAnswer.REFUSE:
+            return REFUSED
+        return answer(503, outage.retry_after_s)
+
     def _fault_answer(self, now: float) -> Answer | None:
-        outage = self.faults.active(FaultKind.OUTAGE, now)
+        outage = self._outage_answer(now)
         if outage is not None:
-            if outage.answer is OutageAnswer.REFUSE:
-                return REFUSED
-            return answer(503, outage.retry_after_s)
+            return outage
         errors = self.faults.active(FaultKind.ERRORS, now)
         if errors is not None and (
             errors.probability >= 1 or self.rng.random() < errors.probability
@@ -216,11 +223,9 @@ class JobService:
         faults = self.faults
         if faults.quiet(at_s):
             return OK if stream else None
-        outage = faults.active(FaultKind.OUTAGE, at_s)
+        outage = self._outage_answer(at_s)
         if outage is not None:
-            if outage.answer is OutageAnswer.REFUSE:
-                return REFUSED
-            return answer(503, outage.retry_after_s)
+            return outage
         if stream and faults.active(FaultKind.ERRORS, at_s) is None:
             return OK  # what connect_stream answers: no fault of its kinds is active
         return None
@@ -234,11 +239,11 @@ class JobService:
     def on_connect(self, arrival: simpy.Event) -> None:
         """A ``GET .../stream`` for the arrival event's Job reaches the service."""
         job: Job = arrival._value
-        job.answer = self.connect_stream(job)
+        job.answer = self.connect_stream()
 
-    def connect_stream(self, job: Job) -> Answer:
-        """``GET /api/ai/jobs/{id}/stream`` for ``job`` arriving now: 200, or the fault's
-        answer (the job is known to the service whatever its state)."""
+    def connect_stream(self) -> Answer:
+        """``GET /api/ai/jobs/{id}/stream`` arriving now: 200, or the fault's answer (the
+        job is known to the service whatever its state)."""
         now = self.env.now
         if self.faults.quiet(now):
             return OK
