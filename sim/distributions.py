@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,29 +126,19 @@ class Uniform:
         return f"U({self.low_s * 1000:g} ms, {self.high_s * 1000:g} ms)"
 
 
-class Sampler:
-    """Draws one value at a time from a distribution, in blocks: one vectorised call per
-    ``block`` draws instead of one Generator call each. Deterministic for a given stream.
-
-    ``next`` is the cheapest way to draw (a C-level iterator step, no Python frame);
-    calling the sampler does the same."""
-
-    __slots__ = ("dist", "next")
-
-    def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 4096) -> None:
-        self.dist = dist
-        # blocks are drawn when needed: the first at the first draw
-        self.next: Callable[[], float] = itertools.chain.from_iterable(
-            _blocks(dist, rng, block)
-        ).__next__
-
-    def __call__(self) -> float:
-        return self.next()
+def one_at_a_time(draw_block: Callable[[], np.ndarray]) -> Callable[[], float]:
+    """A function returning one value per call, taken in order from blocks that
+    ``draw_block`` makes when the last is used up (the first at the first call): one
+    vectorised Generator call per block instead of one per value, and each value a
+    C-level iterator step, no Python frame. The same numbers in the same order as
+    drawing the blocks one after another."""
+    blocks = iter(lambda: draw_block().tolist(), None)  # never None: endless
+    return itertools.chain.from_iterable(blocks).__next__
 
 
-def _blocks(dist: Distribution, rng: np.random.Generator, block: int) -> Iterator[list[float]]:
-    while True:
-        yield dist.samples_s(rng, block).tolist()
+def sampler(dist: Distribution, rng: np.random.Generator, block: int = 4096) -> Callable[[], float]:
+    """Draws from ``dist`` one at a time, ``block`` at a time from ``rng``."""
+    return one_at_a_time(lambda: dist.samples_s(rng, block))
 
 
 def _normal_cdf(x: float) -> float:

@@ -30,6 +30,8 @@ from typing import Protocol
 
 import numpy as np
 
+from sim.distributions import one_at_a_time
+
 
 class Draws(Protocol):
     """Where a policy's random numbers come from: a ``numpy.random.Generator``, or
@@ -50,21 +52,10 @@ class BlockDraws:
     left in the block, so nothing else may draw from that Generator.
     """
 
-    __slots__ = ("block", "i", "rng", "values")
+    __slots__ = ("random",)
 
     def __init__(self, rng: np.random.Generator, block: int = 4096) -> None:
-        self.rng = rng
-        self.block = block
-        self.values: list[float] = []
-        self.i = 0
-
-    def random(self) -> float:
-        i = self.i
-        if i == len(self.values):
-            self.values = self.rng.random(self.block).tolist()
-            i = 0
-        self.i = i + 1
-        return self.values[i]
+        self.random = one_at_a_time(lambda: rng.random(block))  # one U[0, 1) value
 
     def uniform(self, low: float, high: float) -> float:
         return low + (high - low) * self.random()

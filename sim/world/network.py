@@ -6,7 +6,7 @@ from enum import Enum
 
 import numpy as np
 
-from sim.distributions import Sampler
+from sim.distributions import sampler
 from sim.scenario.model import FaultKind, Network
 from sim.world.faults import FaultTimeline
 
@@ -23,11 +23,10 @@ class Fate(Enum):
 class SimNetwork:
     """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
 
-    __slots__ = ("clean", "draw", "faults", "latency", "rng", "spikes")
+    __slots__ = ("clean", "draw", "faults", "rng", "spikes")
 
     def __init__(self, network: Network, faults: FaultTimeline, rng: np.random.Generator) -> None:
-        self.latency = Sampler(network.latency, rng)
-        self.draw = self.latency.next  # one latency
+        self.draw = sampler(network.latency, rng)  # one latency
         self.faults = faults
         self.rng = rng
         self.spikes = bool(faults.by_kind[FaultKind.LATENCY_SPIKE])
