@@ -147,17 +147,23 @@ class Backoff:
         return self._memoryless(rng)
 
     def _memoryless(self, rng: Draws) -> Iterator[float]:
+        # the jitter is compared once, not per delay: Enum reads are slow on Python 3.11
         jitter = self.jitter
+        none, full, proportional = (
+            jitter is Jitter.NONE,
+            jitter is Jitter.FULL,
+            jitter is Jitter.PROPORTIONAL,
+        )
         p = self.jitter_ratio
         retry = 0
         while True:
             retry += 1
             v = self.value_s(retry)
-            if jitter is Jitter.NONE:
+            if none:
                 yield v
-            elif jitter is Jitter.FULL:
+            elif full:
                 yield rng.uniform(0.0, v)
-            elif jitter is Jitter.PROPORTIONAL:
+            elif proportional:
                 yield v * rng.uniform(1.0 - p, 1.0 + p)
             else:  # EQUAL
                 yield v / 2.0 + rng.uniform(0.0, v / 2.0)

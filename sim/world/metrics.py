@@ -26,6 +26,9 @@ class JobOutcome(IntEnum):
         return self.name.lower()
 
 
+# Read on every job (Enum class attributes are slow to read on Python 3.11).
+_PENDING, _COMPLETED = JobOutcome.PENDING, JobOutcome.COMPLETED
+
 # Counters indexed by the bucket of the attempt's send time.
 COUNTERS = (
     "offered_first",
@@ -105,7 +108,7 @@ class Recorder:
 
     def new_job(self, arrival_s: float) -> int:
         self.arrival_s.append(arrival_s)
-        self.outcome.append(JobOutcome.PENDING)
+        self.outcome.append(_PENDING)
         self.attempts.append(0)
         self.reconnects.append(0)
         self.accepted_s.append(-1.0)
@@ -115,8 +118,8 @@ class Recorder:
         return len(self.arrival_s) - 1
 
     def end_job(self, job: int, outcome: JobOutcome, t_s: float) -> None:
-        assert self.outcome[job] == JobOutcome.PENDING, "a job ends exactly once"
+        assert self.outcome[job] == _PENDING, "a job ends exactly once"
         self.outcome[job] = outcome
         self.ended_s[job] = t_s
-        if outcome is JobOutcome.COMPLETED:
+        if outcome is _COMPLETED:
             self.count("completed", t_s)

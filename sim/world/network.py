@@ -20,6 +20,17 @@ class Fate(Enum):
     REFUSED = "refused"  # nothing accepts the connection: ECONNREFUSED
 
 
+# Read on every request (Enum class attributes are slow to read on Python 3.11).
+_DELIVERED, _LOST = Fate.DELIVERED, Fate.LOST
+_PARTITION, _LATENCY_SPIKE = FaultKind.PARTITION, FaultKind.LATENCY_SPIKE
+# a request's fate under each probabilistic fault, checked in this order
+_FATE_OF_FAULT = (
+    (FaultKind.REFUSE, Fate.REFUSED),
+    (FaultKind.RESET, Fate.RESET),
+    (FaultKind.LOSS, Fate.LOST),
+)
+
+
 class SimNetwork:
     """Draws latencies from the network stream and applies loss, reset, refuse, partition."""
 
@@ -44,7 +55,7 @@ class SimNetwork:
         d = self.draw()
         if not self.spikes:
             return d
-        spike = self.faults.active(FaultKind.LATENCY_SPIKE, t_s)
+        spike = self.faults.active(_LATENCY_SPIKE, t_s)
         if spike is not None and spike.extra_latency is not None:
             d += spike.extra_latency.sample_s(self.rng)
         return d
@@ -53,17 +64,13 @@ class SimNetwork:
         """The fate of a request sent at ``t_s``."""
         f = self.faults
         if not f.network_faults or f.quiet(t_s):
-            return Fate.DELIVERED
-        if f.active(FaultKind.PARTITION, t_s) is not None:
-            return Fate.LOST
-        for kind, fate in (
-            (FaultKind.REFUSE, Fate.REFUSED),
-            (FaultKind.RESET, Fate.RESET),
-            (FaultKind.LOSS, Fate.LOST),
-        ):
+            return _DELIVERED
+        if f.active(_PARTITION, t_s) is not None:
+            return _LOST
+        for kind, fate in _FATE_OF_FAULT:
             fault = f.active(kind, t_s)
             if fault is not None and (
                 fault.probability >= 1.0 or self.rng.random() < fault.probability
             ):
                 return fate
-        return Fate.DELIVERED
+        return _DELIVERED

@@ -23,6 +23,16 @@ from sim.world.events import call_after
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import rejected_counter
 
+# Enum members read on every request, bound once: on Python 3.11 every attribute read
+# on an Enum class goes through ``EnumType.__getattr__``'s slow attribute hook.
+_OUTAGE, _ERRORS, _STORE_OUTAGE, _CAPACITY_DROP = (
+    FaultKind.OUTAGE,
+    FaultKind.ERRORS,
+    FaultKind.STORE_OUTAGE,
+    FaultKind.CAPACITY_DROP,
+)
+_REFUSE, _FAIL = OutageAnswer.REFUSE, StoreOnOutage.FAIL
+
 
 class Answer:
     """The service's answer to a request: ``status`` or ``refused``, with the counter it
@@ -121,7 +131,7 @@ class JobService:
         instances = self.instances
         if not self.drops:
             return instances * self.spec.concurrency
-        drop = self.faults.active(FaultKind.CAPACITY_DROP, self.env.now)
+        drop = self.faults.active(_CAPACITY_DROP, self.env.now)
         if drop is not None:
             instances = min(instances, drop.instances)
         return instances * self.spec.concurrency
@@ -164,10 +174,10 @@ class JobService:
 
     def _outage_answer(self, t_s: float) -> Answer | None:
         """What an outage active at ``t_s`` answers every request (None: no outage)."""
-        outage = self.faults.active(FaultKind.OUTAGE, t_s)
+        outage = self.faults.active(_OUTAGE, t_s)
         if outage is None:
             return None
-        if outage.answer is OutageAnswer.REFUSE:
+        if outage.answer is _REFUSE:
             return REFUSED
         return answer(503, outage.retry_after_s)
 
@@ -175,7 +185,7 @@ class JobService:
         outage = self._outage_answer(now)
         if outage is not None:
             return outage
-        errors = self.faults.active(FaultKind.ERRORS, now)
+        errors = self.faults.active(_ERRORS, now)
         if errors is not None and (
             errors.probability >= 1 or self.rng.random() < errors.probability
         ):
@@ -192,8 +202,8 @@ class JobService:
                 return faulty
         if self.spec.rate_limit is not None and self._rate_limited(now):
             return answer(429, self.spec.rate_limit.retry_after_s)
-        if not quiet and self.faults.active(FaultKind.STORE_OUTAGE, now) is not None:
-            if self.spec.store_on_outage is StoreOnOutage.FAIL:
+        if not quiet and self.faults.active(_STORE_OUTAGE, now) is not None:
+            if self.spec.store_on_outage is _FAIL:
                 return answer(503, self.spec.retry_after_s)
             job.degraded = True
             self.degraded_accepts += 1
@@ -226,7 +236,7 @@ class JobService:
         outage = self._outage_answer(at_s)
         if outage is not None:
             return outage
-        if stream and faults.active(FaultKind.ERRORS, at_s) is None:
+        if stream and faults.active(_ERRORS, at_s) is None:
             return OK  # what connect_stream answers: no fault of its kinds is active
         return None
 
