@@ -180,12 +180,13 @@ class JobClient:
     of completed, failed, gave up or timed out (recorded, then :meth:`_close`).
 
     Each HTTP request goes through the network to the service (:meth:`_send`); its
-    answer, or its failure, comes back to :meth:`_answered`, :meth:`_timed_out` or
-    :meth:`_failed`, each counted in the bucket the request was sent in. While accepted
-    and waiting, the job's end, a stream cut or the deadline (the world's one
-    :class:`Deadlines` timer) continue it through :meth:`fire`. No closures; the one
-    reference back to it (its job's ``on_done``) is dropped by ``_close``, so a finished
-    client is freed by reference counting, not left for the cyclic GC.
+    answer, or its failure, comes back to :meth:`_answered` (or :meth:`_answer_known`),
+    :meth:`_timed_out` or :meth:`_failed`, each counted in the bucket the request was
+    sent in. While accepted and waiting, the job's end, a stream cut or the deadline
+    (the world's one :class:`Deadlines` timer) continue it through :meth:`fire`. No
+    closures; the one reference back to it (its job's ``on_done``) is dropped by
+    ``_close``, so a finished client is freed by reference counting, not left for the
+    cyclic GC.
     """
 
     __slots__ = (
@@ -220,7 +221,7 @@ class JobClient:
         budget, breaker = w.budget_and_breaker()
         self.run = w.policy.retry.start(start_s, w.policy_draws, budget, breaker)
         self.closed = False
-        self.current: Job | None = None  # the job of the latest create attempt
+        self.current: Job | None = None  # the job the latest create attempt made, if any
         self.done = False  # the job's result exists on the server
         self.cut = False  # the open stream was cut
         self.waiting = False  # accepted and waiting: fire() continues the client
@@ -238,8 +239,7 @@ class JobClient:
         """One ``POST /api/ai/jobs`` (the first, or a retry after its backoff)."""
         run, now = self.run, self.w.env.now
         if run.before_attempt(now):
-            self.current = job = Job(self.index, self.service_s, self.job_ended)
-            self._send("offered_first" if run.attempts == 1 else "offered_retry", False, job)
+            self._send("offered_first" if run.attempts == 1 else "offered_retry", False)
         else:
             self.w.rec.count("local_reject", now)
             self._created(_LOCAL)
@@ -279,9 +279,7 @@ class JobClient:
 
     def _connect(self, _timer: Timer | None) -> None:
         """``GET .../stream``, the first time or again."""
-        job = self.current
-        assert job is not None
-        self._send(self.stream_kind, True, job)
+        self._send(self.stream_kind, True)
 
     def _connected(self, outcome: Outcome) -> None:
         """The stream connect's outcome is in."""
@@ -410,16 +408,16 @@ class JobClient:
 
     # ------------------------------------------------------------ one request
 
-    def _send(self, kind: str, stream: bool, job: Job) -> None:
-        """One HTTP request about ``job`` through the network to the service, a
-        ``GET .../stream`` when ``stream``, else a ``POST``.
+    def _send(self, kind: str, stream: bool) -> None:
+        """One HTTP request through the network to the service: a ``GET .../stream``
+        for the accepted job when ``stream``, else a ``POST`` that creates a new job.
 
         When the request reaches the service, ``service.on_connect`` or ``on_create``
-        runs with an event whose value is ``job`` and leaves the answer in
+        runs with an event whose value is the job and leaves the answer in
         ``job.answer``, unless the fault timeline alone decides that answer
-        (``service.settled``): then it is known now and the arrival, which would change
-        nothing, is not simulated. Counted as offered ``kind`` in the bucket it was sent
-        in, and its result in the same bucket.
+        (``service.settled``): then it is known now, the arrival, which would change
+        nothing, is not simulated, and a ``POST`` makes no job. Counted as offered
+        ``kind`` in the bucket it was sent in, and its result in the same bucket.
         """
         w = self.w
         env, rec, net = w.env, w.rec, w.network
@@ -441,23 +439,39 @@ class JobClient:
         if there_s >= timeout_s:
             call_after(env, timeout_s, _TIMEOUT, self._failed)
             return
-        # The service answers when the request arrives (a callback at there_s); the client
-        # goes on once, when the answer is back.
         svc = w.service
         settled = svc.settled(sent_s + there_s, stream)  # the instant the arrival is at
-        if settled is None:
-            job.answer = UNANSWERED
-            call_after(env, there_s, job, svc.on_connect if stream else svc.on_create)
+        if settled is not None:
+            if not stream:
+                self.current = None  # no job: an earlier attempt's job is not this one's
+            if there_s + back_s > timeout_s:
+                call_after(env, timeout_s, _TIMEOUT, self._failed)
+            else:
+                call_after(env, there_s + back_s, settled, self._answer_known)
+            return
+        # The service answers when the request arrives (a callback at there_s); the client
+        # goes on once, when the answer is back.
+        if stream:
+            job = self.current
+            assert job is not None, "a stream is only opened for an accepted job"
         else:
-            job.answer = settled
+            self.current = job = Job(self.index, self.service_s, self.job_ended)
+        job.answer = UNANSWERED
+        call_after(env, there_s, job, svc.on_connect if stream else svc.on_create)
         if there_s + back_s > timeout_s:
             call_after(env, timeout_s, job, self._timed_out)
             return
         call_after(env, there_s + back_s, job, self._answered)
 
     def _answered(self, timer: Timer) -> None:
+        """The answer the service left on the job (the timer's value) is back."""
         answer = timer._value.answer
         assert answer is not UNANSWERED, "the answer arrives before the client wakes"
+        self._outcome(answer.counter, answer.outcome)
+
+    def _answer_known(self, timer: Timer) -> None:
+        """The answer settled when the request was sent (the timer's value) is back."""
+        answer = timer._value
         self._outcome(answer.counter, answer.outcome)
 
     def _timed_out(self, timer: Timer) -> None:
