@@ -239,7 +239,7 @@ class JobClient:
         """One ``POST /api/ai/jobs`` (the first, or a retry after its backoff)."""
         run, now = self.run, self.w.env.now
         if run.before_attempt(now):
-            self._send("offered_first" if run.attempts == 1 else "offered_retry", False)
+            self._send("offered_first" if run.attempts == 1 else "offered_retry", False, now)
         else:
             self.w.rec.count("local_reject", now)
             self._created(_LOCAL)
@@ -248,22 +248,23 @@ class JobClient:
         """The create attempt's outcome is in: the policy says what follows."""
         w = self.w
         env = w.env
-        step, delay_s = next_step(w, self.index, self.run, outcome, env.now, self.deadline_s)
+        now = env.now
+        step, delay_s = next_step(w, self.index, self.run, outcome, now, self.deadline_s)
         if step is _RETRYING:
             call_after(env, delay_s, None, self._attempt)
         elif step is _SUCCEEDED:
-            self._accepted()
+            self._accepted(now)
         elif step is _DEADLINE:
             call_after(env, delay_s, None, self._create_deadline)
         else:
             self._close()
 
-    def _accepted(self) -> None:
+    def _accepted(self, now_s: float) -> None:
         w = self.w
-        w.rec.accepted_s[self.index] = w.env.now
+        w.rec.accepted_s[self.index] = now_s
         if w.follow_stream:
             w.rec.reconnecting += 1  # "connecting" counts as not yet connected
-            self._connect(None)
+            self._connect(now_s)
         elif self.done:
             self._end_plain()
         else:
@@ -277,9 +278,9 @@ class JobClient:
 
     # ------------------------------------------------------------ follow
 
-    def _connect(self, _timer: Timer | None) -> None:
+    def _connect(self, now_s: float) -> None:
         """``GET .../stream``, the first time or again."""
-        self._send(self.stream_kind, True)
+        self._send(self.stream_kind, True, now_s)
 
     def _connected(self, outcome: Outcome) -> None:
         """The stream connect's outcome is in."""
@@ -337,7 +338,7 @@ class JobClient:
     def _reconnect(self, _timer: Timer) -> None:
         self.w.rec.reconnects[self.index] += 1
         self.stream_kind = "offered_reconnect"
-        self._connect(None)
+        self._connect(self.w.env.now)
 
     def _stream_deadline(self, _timer: Timer) -> None:
         self._end_stream(_TIMED_OUT, False)
@@ -408,7 +409,7 @@ class JobClient:
 
     # ------------------------------------------------------------ one request
 
-    def _send(self, kind: str, stream: bool) -> None:
+    def _send(self, kind: str, stream: bool, sent_s: float) -> None:
         """One HTTP request through the network to the service: a ``GET .../stream``
         for the accepted job when ``stream``, else a ``POST`` that creates a new job.
 
@@ -417,11 +418,11 @@ class JobClient:
         ``job.answer``, unless the fault timeline alone decides that answer
         (``service.settled``): then it is known now, the arrival, which would change
         nothing, is not simulated, and a ``POST`` makes no job. Counted as offered
-        ``kind`` in the bucket it was sent in, and its result in the same bucket.
+        ``kind`` in the bucket it was sent in (``sent_s`` is now), and its result in the
+        same bucket.
         """
         w = self.w
         env, rec, net = w.env, w.rec, w.network
-        sent_s = env.now
         self.bucket = bucket = rec.bucket(sent_s)
         self.streaming = stream
         rec.live[kind][bucket] += 1

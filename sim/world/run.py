@@ -66,7 +66,10 @@ class World:
         self.deadlines = Deadlines(self.env)
         self.sampled: dict[str, list[int]] = {}  # gauges, filled by the sampler
         self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
-        self.shared = c.budget_scope is BudgetScope.SHARED
+        # a policy without budget or breaker has no state: every client shares the None pair
+        self.shared = c.budget_scope is BudgetScope.SHARED or (
+            policy.retry.budget is None and policy.retry.breaker is None
+        )
         self._shared_state = policy.retry.new_state()
         self.active_clients = 0
         self.arrivals_done = False
@@ -114,10 +117,10 @@ class World:
         """The arrival ``timer`` was set for is now (its value: the client's service
         time): start that client and every other one due now, and set the next timer."""
         env, rec = self.env, self.rec
+        now = env.now
         if timer is not None:
-            self._client(rec.new_job(env.now), timer._value)
+            self._client(rec.new_job(now), timer._value)
         for t, s in self._arrivals:
-            now = env.now
             if t > now:
                 call_after(env, t - now, s, self._arrive)
                 return

@@ -209,7 +209,7 @@ class JobService:
             self.degraded_accepts += 1
         if self.busy < self.capacity():
             job.accepted_s = now
-            self._start(job)
+            self._start(job, now)
             return ACCEPTED
         if len(self.queue) < self.spec.queue_limit:
             job.accepted_s = now
@@ -262,10 +262,10 @@ class JobService:
 
     # ------------------------------------------------------------------ work
 
-    def _start(self, job: Job) -> None:
+    def _start(self, job: Job, now_s: float) -> None:
         self.busy += 1
-        job.started_s = self.env.now
-        self.queue_wait_s.append(job.started_s - job.accepted_s)
+        job.started_s = now_s
+        self.queue_wait_s.append(now_s - job.accepted_s)
         call_after(self.env, job.service_s, job, self._finish)
 
     def _finish(self, event: simpy.events.Event) -> None:
@@ -278,6 +278,6 @@ class JobService:
     def _drain(self) -> None:
         if not self.queue:
             return
-        cap = self.capacity()
+        cap, now = self.capacity(), self.env.now
         while self.queue and self.busy < cap:
-            self._start(self.queue.popleft())
+            self._start(self.queue.popleft(), now)
