@@ -64,7 +64,8 @@ class World:
         self.stream_retry_s = scenario.service.stream_retry_s
         self.open_streams: dict[int, JobClient] = {}
         self.deadlines = Deadlines(self.env)
-        self.sampled: dict[str, list[int]] = {}  # gauges, filled by the sampler
+        self.sampled: dict[str, list[int]] = {}  # gauges, filled by _sample
+        self.concurrency = max(1, scenario.service.concurrency)  # slots per instance
         self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
         # a policy without budget or breaker has no state: every client shares the None pair
         self.shared = c.budget_scope is BudgetScope.SHARED or (
@@ -146,24 +147,25 @@ class World:
             self._spawn(self._closed_loop_user(s, think))
         self.arrivals_done = True
 
-    def _sampler(self) -> simpy.events.ProcessGenerator:
-        env, rec, svc = self.env, self.rec, self.service
-        bucket_s = self.scenario.bucket_s
-        concurrency = max(1, self.scenario.service.concurrency)
+    def _start_sampling(self) -> None:
+        """Sample the gauges at the end of every bucket: one timer pending at a time."""
         # lists while running (numpy item assignment is slow); run() copies them over
-        s = self.sampled = {name: [0] * rec.n for name in GAUGES}
-        in_flight, queue, busy = s["in_flight"], s["queue_length"], s["busy_slots"]
-        instances, connected = s["active_instances"], s["clients_connected"]
-        reconnecting, disconnected = s["clients_reconnecting"], s["clients_disconnected"]
-        for b in range(rec.n):
-            yield env.timeout(bucket_s)
-            in_flight[b] = rec.in_flight
-            queue[b] = len(svc.queue)
-            busy[b] = svc.busy
-            instances[b] = svc.capacity() // concurrency
-            connected[b] = rec.connected
-            reconnecting[b] = rec.reconnecting
-            disconnected[b] = rec.disconnected
+        self.sampled = {name: [0] * self.rec.n for name in GAUGES}
+        call_after(self.env, self.scenario.bucket_s, 0, self._sample)
+
+    def _sample(self, timer: Timer) -> None:
+        """Bucket ``timer._value`` ends now: record every gauge in it; on to the next."""
+        rec, svc, s = self.rec, self.service, self.sampled
+        b = timer._value
+        s["in_flight"][b] = rec.in_flight
+        s["queue_length"][b] = len(svc.queue)
+        s["busy_slots"][b] = svc.busy
+        s["active_instances"][b] = svc.capacity() // self.concurrency
+        s["clients_connected"][b] = rec.connected
+        s["clients_reconnecting"][b] = rec.reconnecting
+        s["clients_disconnected"][b] = rec.disconnected
+        if b + 1 < rec.n:
+            call_after(self.env, self.scenario.bucket_s, b + 1, self._sample)
 
     def _stream_drops(self) -> simpy.events.ProcessGenerator:
         env, rng = self.env, self.streams.faults
@@ -210,7 +212,7 @@ class World:
         else:
             service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
             self._open_loop(times, service_s)
-        env.process(self._sampler())
+        self._start_sampling()
         env.process(self._stream_drops())
         env.process(self._capacity_restores())
         if progress is not None:
