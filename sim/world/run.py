@@ -220,7 +220,10 @@ class World:
         deadline = env.timeout(self.horizon_s)
         with no_cyclic_gc():
             env.run(until=self.all_done | deadline)
-        self.deadlines.clear()
+            # Let go of the clients still watched (ended ones wait there for their
+            # deadline) before the collector is back: freed now by reference counting,
+            # they are not in its first young-generation pass.
+            self.deadlines.clear()
         for name, values in self.sampled.items():
             self.rec.gauges[name][:] = values
         self.rec.close(env.now)
