@@ -221,3 +221,27 @@ def test_a_job_accepted_after_its_deadline_times_out_at_once(tmp_path: Path) -> 
     assert w.rec.outcome == [JobOutcome.TIMED_OUT]
     assert w.rec.ended_s[0] == pytest.approx(1.6)
     assert w.rec.accepted_s[0] == pytest.approx(1.6)
+
+
+def test_a_job_orphaned_by_an_earlier_attempt_does_not_complete_a_later_one(
+    tmp_path: Path,
+) -> None:
+    """Attempt 1 is admitted but its answer is late (a 1.5 s latency spike each way, a
+    2 s request timeout): the client gives up on it and the job runs on, an orphan,
+    finishing at 3.51 s. Attempt 2 (~3 s) meets a connection reset; attempt 3 (~5 s) is
+    accepted. The orphan's end is not the client's job's end: the client waits the
+    service time of the job attempt 3 made."""
+    text = base(
+        "  - {kind: latency_spike, start_s: 0, end_s: 1,"
+        " extra_latency: {kind: constant, value_s: 1.5}}\n"
+        "  - {kind: reset, start_s: 2.5, end_s: 3.4}",
+        count=1,
+        spread=0,
+        follow=False,
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert w.rec.orphaned_jobs == 1
+    assert w.rec.counters["error_reset"].sum() == 1
+    assert w.rec.attempts == [3]
+    assert w.rec.outcome == [JobOutcome.COMPLETED]
+    assert w.rec.ended_s[0] - w.rec.accepted_s[0] == pytest.approx(2.0 - 0.01, abs=1e-9)

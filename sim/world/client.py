@@ -425,6 +425,8 @@ class JobClient:
         env, rec, net = w.env, w.rec, w.network
         self.bucket = bucket = rec.bucket(sent_s)
         self.streaming = stream
+        if not stream:
+            self.current = None  # a new attempt: no earlier attempt's job is this one's
         rec.live[kind][bucket] += 1
         rec.in_flight += 1
         timeout_s = w.request_timeout_s
@@ -443,8 +445,6 @@ class JobClient:
         svc = w.service
         settled = svc.settled(sent_s + there_s, stream)  # the instant the arrival is at
         if settled is not None:
-            if not stream:
-                self.current = None  # no job: an earlier attempt's job is not this one's
             if there_s + back_s > timeout_s:
                 call_after(env, timeout_s, _TIMEOUT, self._failed)
             else:
