@@ -249,12 +249,15 @@ def run_policy(
 ) -> PolicyRun:
     """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers."""
     streams = Streams.from_seed(scenario.seed if seed is None else seed, replication)
-    world = World(scenario, policy, streams)
-    rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
-    # A SimPy environment with events still queued (timers past the end, suspended
-    # processes) is a reference cycle, and the run made it with the cyclic GC off. Free
-    # it now, while it is young and cheap to collect (a few ms), not at some later full
-    # collection: otherwise every run would hold its memory until then.
-    del world
-    gc.collect(1)
+    with no_cyclic_gc():
+        world = World(scenario, policy, streams)
+        rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
+        # A SimPy environment with events still queued (timers past the end, suspended
+        # processes) is a reference cycle, and the run made it with the cyclic GC off.
+        # Free it now, while it is young and cheap to collect (a few ms), not at some
+        # later full collection: otherwise every run would hold its memory until then.
+        # Collected before the collector is back on, which would otherwise scan the
+        # run's young objects once more on its own first.
+        del world
+        gc.collect(1)
     return PolicyRun(policy, replication, rec)
