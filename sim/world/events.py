@@ -45,7 +45,10 @@ def call_after(
 ) -> None:
     """Run ``callback(timer)`` ``delay_s`` from now, where ``timer._value`` is ``value``."""
     timer = Timer.__new__(Timer)
-    timer.callbacks = [callback]
+    # A tuple: nothing can wait for this timer (no one holds it), so its callbacks never
+    # grow, and one tuple is one allocation where a list is two (SimPy's step only
+    # iterates them).
+    timer.callbacks = (callback,)  # type: ignore[assignment]
     timer._value = value
     env.schedule(timer, NORMAL, delay_s)  # type: ignore[arg-type]
 
