@@ -12,13 +12,14 @@ import argparse
 import dataclasses
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import numpy as np
 import simpy
 
 from sim.scenario import load_scenario
+from sim.scenario.model import Poisson
 from sim.world.run import no_cyclic_gc, run_policy
 
 REPEATS = 7
@@ -40,18 +41,18 @@ def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: fl
     count = 0
     per_client = max(1, round(requests_per_client))
 
-    def client():  # type: ignore[no-untyped-def]
+    def client() -> Generator[simpy.Event, None, None]:
         nonlocal count
         done = env.event()
         for i in range(per_client):
             yield env.timeout(latency_s)
             if i == 0:
-                env.timeout(15.0).callbacks.append(lambda _: done.succeed())
+                env.timeout(15.0).callbacks.append(lambda _: done.succeed())  # type: ignore[arg-type]
             yield env.timeout(latency_s)
             count += 1
         yield done
 
-    def source():  # type: ignore[no-untyped-def]
+    def source() -> Generator[simpy.Event, None, None]:
         for t in arrivals_s.tolist():
             if t > env.now:
                 yield env.timeout(t - env.now)
@@ -73,7 +74,7 @@ def count_events(fn: Callable[[], object]) -> int:
         count += 1
         step(env)
 
-    simpy.Environment.step = counting_step  # type: ignore[method-assign]
+    simpy.Environment.step = counting_step  # type: ignore[method-assign,assignment]
     try:
         fn()
     finally:
@@ -143,9 +144,10 @@ def main() -> None:
         ),
     )
     rate = args.clients / scenario.duration_s * 1.25  # enough arrivals to reach the count
+    poisson = scenario.clients.arrival
+    assert isinstance(poisson, Poisson), "thundering-herd's arrivals are Poisson"
     arrival = dataclasses.replace(
-        scenario.clients.arrival,
-        schedule=(dataclasses.replace(scenario.clients.arrival.schedule[0], rate_per_s=rate),),
+        poisson, schedule=(dataclasses.replace(poisson.schedule[0], rate_per_s=rate),)
     )
     big = dataclasses.replace(big, clients=dataclasses.replace(big.clients, arrival=arrival))
     t0 = time.perf_counter()
