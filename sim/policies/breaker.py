@@ -20,6 +20,11 @@ class BreakerState(StrEnum):
     HALF_OPEN = "half_open"
 
 
+# Read on every attempt, bound once: on Python 3.11 every attribute read on an Enum class
+# goes through ``EnumType.__getattr__``'s slow attribute hook.
+_CLOSED, _OPEN, _HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerSpec:
     """Frozen breaker configuration."""
@@ -58,7 +63,7 @@ class CircuitBreaker:
 
     def __init__(self, spec: BreakerSpec) -> None:
         self.spec = spec
-        self.state = BreakerState.CLOSED
+        self.state = _CLOSED
         self.calls: deque[bool] = deque(maxlen=spec.window_calls)  # True = failure
         self.opened_at_s = 0.0
         self.in_flight_probes = 0
@@ -66,13 +71,13 @@ class CircuitBreaker:
 
     def allow(self, now_s: float) -> bool:
         """May a call go out now? Moves open -> half-open when the wait is over."""
-        if self.state is BreakerState.OPEN:
+        if self.state is _OPEN:
             if now_s - self.opened_at_s < self.spec.open_s:
                 return False
-            self.state = BreakerState.HALF_OPEN
+            self.state = _HALF_OPEN
             self.in_flight_probes = 0
             self.probe_successes = 0
-        if self.state is BreakerState.HALF_OPEN:
+        if self.state is _HALF_OPEN:
             if self.in_flight_probes >= self.spec.half_open_probes:
                 return False
             self.in_flight_probes += 1
@@ -80,16 +85,16 @@ class CircuitBreaker:
 
     def record(self, now_s: float, failed: bool) -> None:
         """Record the result of a call that ``allow`` let through."""
-        if self.state is BreakerState.HALF_OPEN:
+        if self.state is _HALF_OPEN:
             if failed:
                 self._open(now_s)
                 return
             self.probe_successes += 1
             if self.probe_successes >= self.spec.half_open_probes:
-                self.state = BreakerState.CLOSED
+                self.state = _CLOSED
                 self.calls.clear()
             return
-        if self.state is BreakerState.OPEN:
+        if self.state is _OPEN:
             return  # a late answer from before the breaker opened
         self.calls.append(failed)
         if len(self.calls) >= self.spec.min_calls:
@@ -98,6 +103,6 @@ class CircuitBreaker:
                 self._open(now_s)
 
     def _open(self, now_s: float) -> None:
-        self.state = BreakerState.OPEN
+        self.state = _OPEN
         self.opened_at_s = now_s
         self.calls.clear()
