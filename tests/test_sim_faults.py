@@ -245,3 +245,26 @@ def test_a_job_orphaned_by_an_earlier_attempt_does_not_complete_a_later_one(
     assert w.rec.attempts == [3]
     assert w.rec.outcome == [JobOutcome.COMPLETED]
     assert w.rec.ended_s[0] - w.rec.accepted_s[0] == pytest.approx(2.0 - 0.01, abs=1e-9)
+
+
+def test_an_orphan_that_ends_before_its_client_gives_up_does_not_complete_it(
+    tmp_path: Path,
+) -> None:
+    """Attempt 1 is admitted (1.51 s) and its 0.3 s job ends (1.81 s) before the client's
+    2 s request timeout; its 201 is still on the way back. The client never learns of
+    that job: when attempt 2 (~3 s) is accepted it waits for attempt 2's own job."""
+    text = base(
+        "  - {kind: latency_spike, start_s: 0, end_s: 1,"
+        " extra_latency: {kind: constant, value_s: 1.5}}",
+        count=1,
+        spread=0,
+        follow=False,
+    ).replace(
+        "service_time: {kind: constant, value_s: 2}",
+        "service_time: {kind: constant, value_s: 0.3}",
+    )
+    w = run_world(scenario_from(tmp_path, text))
+    assert w.rec.orphaned_jobs == 1
+    assert w.rec.attempts == [2]
+    assert w.rec.outcome == [JobOutcome.COMPLETED]
+    assert w.rec.ended_s[0] - w.rec.accepted_s[0] == pytest.approx(0.3 - 0.01, abs=1e-9)

@@ -221,7 +221,8 @@ class JobClient:
         budget, breaker = w.budget_and_breaker()
         self.run = w.policy.retry.start(start_s, w.policy_draws, budget, breaker)
         self.closed = False
-        self.current: Job | None = None  # the job the latest create attempt made, if any
+        # the job the pending or accepted create attempt made on the server, if any
+        self.current: Job | None = None
         self.done = False  # the job's result exists on the server
         self.cut = False  # the open stream was cut
         self.waiting = False  # accepted and waiting: fire() continues the client
@@ -250,10 +251,15 @@ class JobClient:
         env = w.env
         now = env.now
         step, delay_s = next_step(w, self.index, self.run, outcome, now, self.deadline_s)
+        if step is _SUCCEEDED:
+            self._accepted(now)
+            return
+        # Not accepted: a job this attempt made on the server (its 201 came back too
+        # late) is an orphan the client never learns of, and its end is not the client's.
+        self.current = None
+        self.done = False
         if step is _RETRYING:
             call_after(env, delay_s, None, self._attempt)
-        elif step is _SUCCEEDED:
-            self._accepted(now)
         elif step is _DEADLINE:
             call_after(env, delay_s, None, self._create_deadline)
         else:
@@ -425,8 +431,6 @@ class JobClient:
         env, rec, net = w.env, w.rec, w.network
         self.bucket = bucket = rec.bucket(sent_s)
         self.streaming = stream
-        if not stream:
-            self.current = None  # a new attempt: no earlier attempt's job is this one's
         rec.live[kind][bucket] += 1
         rec.in_flight += 1
         timeout_s = w.request_timeout_s
