@@ -95,6 +95,10 @@ class World:
 
     def _client_done(self) -> None:
         self.active_clients -= 1
+        self._end_if_all_done()
+
+    def _end_if_all_done(self) -> None:
+        """Every client has arrived and ended: the run is over."""
         if self.active_clients == 0 and self.arrivals_done and not self.all_done.triggered:
             self.all_done.succeed()
 
@@ -127,8 +131,7 @@ class World:
                 return
             self._client(rec.new_job(now), s)
         self.arrivals_done = True
-        if self.active_clients == 0 and not self.all_done.triggered:
-            self.all_done.succeed()
+        self._end_if_all_done()
 
     def _closed_loop_user(self, start_s: float, think: ClosedLoop) -> ClientGen:
         env = self.env
