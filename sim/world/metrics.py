@@ -57,9 +57,12 @@ GAUGES = (
 )
 
 
+_REJECTED = {503: "rejected_503", 429: "rejected_429"}  # every other status: rejected_other
+
+
 def rejected_counter(status: int) -> str:
     """The counter a non-2xx answer is recorded under, in the simulator and for real."""
-    return {503: "rejected_503", 429: "rejected_429"}.get(status, "rejected_other")
+    return _REJECTED.get(status, "rejected_other")
 
 
 class Recorder:
