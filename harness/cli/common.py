@@ -1,0 +1,47 @@
+"""What every command shares: exit codes and how a user's mistakes are printed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.policies.policy import Policy
+    from sim.scenario.errors import Problem
+
+EXIT_OK = 0
+#: an expectation failed (or a regression beyond tolerance)
+EXIT_FAILED = 1
+#: bad input: a scenario, a flag, a file
+EXIT_USAGE = 2
+#: could not run: a real component did not start
+EXIT_CANNOT_RUN = 3
+EXIT_INTERRUPTED = 130
+
+
+def report_problems(problems: Sequence[Problem]) -> None:
+    for p in problems:
+        print(str(p), file=sys.stderr)
+    n = len(problems)
+    print(f"{n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+
+
+def usage_error(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_USAGE
+
+
+def resolve_all(names: Sequence[str]) -> tuple[list[Policy], list[Problem]]:
+    """Presets and policy files, in order, with every problem found among them."""
+    from sim.scenario.errors import ScenarioError
+    from sim.scenario.loader import resolve_policy
+
+    policies: list[Policy] = []
+    problems: list[Problem] = []
+    for name in names:
+        try:
+            policies.extend(resolve_policy(name))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    return policies, problems

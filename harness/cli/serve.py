@@ -1,0 +1,47 @@
+"""``herdlab serve``: the reference job server alone, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from harness.cli.common import EXIT_OK, EXIT_USAGE, report_problems
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the reference job server")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    p.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/0")
+    p.add_argument("--scenario", help="take capacity, service times and events from it")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--admin", action="store_true", help="enable the /admin fault API")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.server import ServerConfig, serve
+    from sim.scenario.errors import ScenarioError
+    from sim.scenario.loader import load_scenario
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        print(
+            f"refusing to listen on {args.host}: herdlab serves loopback only unless"
+            " --allow-remote is given",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    config = ServerConfig(seed=args.seed)
+    if args.scenario:
+        try:
+            config = ServerConfig.from_scenario(load_scenario(args.scenario), args.scale, args.seed)
+        except ScenarioError as exc:
+            report_problems(exc.problems)
+            return EXIT_USAGE
+    serve(config, args.port, args.redis_url, args.admin, args.host)
+    return EXIT_OK

@@ -1,0 +1,35 @@
+"""``herdlab validate FILE...``: check scenario files, print every problem, exit 2 on any."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from harness.cli.common import EXIT_OK, EXIT_USAGE, report_problems
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("validate", help="check scenario files and print every problem")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from sim.scenario.errors import Problem, ScenarioError
+    from sim.scenario.loader import load_scenario
+
+    problems: list[Problem] = []
+    for file in args.files:
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        print(
+            f"{file}: ok ({scenario.name}: {len(scenario.policies)} policies, "
+            f"{len(scenario.faults)} faults)"
+        )
+    if problems:
+        report_problems(problems)
+        return EXIT_USAGE
+    return EXIT_OK
