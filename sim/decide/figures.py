@@ -1,0 +1,240 @@
+"""Every summary figure, declared once.
+
+A figure's *name* is its dotted path in a policy's ``summary`` in ``results.json``
+(``completion_s.p99``, ``outcomes.gave_up``). ``better`` says which way is an improvement
+(``higher``, ``lower``, or ``none`` for figures that describe rather than judge);
+baselines, objectives and relative expectations read it. ``pooling`` says how the figure
+combines over replications: ``mean`` (mean of per-replication values, Student-t CI) or
+``pooled`` (computed once over every replication's samples, bootstrap CI).
+
+A test holds this registry and :func:`sim.world.summary.summarize` to the same names, so a
+figure cannot be added to one and not the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sim.scenario.errors import did_you_mean
+
+Better = Literal["higher", "lower", "none"]
+Pooling = Literal["mean", "pooled"]
+#: service kinds a figure is meaningful for
+JOBLIKE = frozenset({"job", "rpc"})
+ALL_KINDS = frozenset({"job", "rpc", "occ"})
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One summary figure: what it is called, measured in, and which way is better."""
+
+    name: str
+    unit: str
+    better: Better
+    definition: str
+    pooling: Pooling = "mean"
+    kinds: frozenset[str] = ALL_KINDS
+
+    def improves(self, new: float, old: float) -> bool:
+        """Whether ``new`` is better than ``old`` for this figure (False when it has no
+        direction)."""
+        if self.better == "higher":
+            return new > old
+        if self.better == "lower":
+            return new < old
+        return False
+
+    def worse_by(self, new: float, old: float) -> float:
+        """How much worse ``new`` is than ``old``, in the figure's unit (<= 0: not worse)."""
+        if self.better == "higher":
+            return old - new
+        if self.better == "lower":
+            return new - old
+        return 0.0
+
+
+def _f(
+    name: str,
+    unit: str,
+    better: Better,
+    definition: str,
+    pooling: Pooling = "mean",
+    kinds: frozenset[str] = ALL_KINDS,
+) -> Figure:
+    return Figure(name, unit, better, definition, pooling, kinds)
+
+
+_DECLARED: tuple[Figure, ...] = (
+    _f("jobs", "jobs", "none", "jobs (client arrivals) in the run."),
+    _f(
+        "success_rate",
+        "fraction",
+        "higher",
+        "share of jobs whose client received the finished result.",
+    ),
+    _f(
+        "attempts_per_job",
+        "attempts",
+        "lower",
+        "requests a client sent to get its job accepted, averaged over jobs (1.0: no retries).",
+    ),
+    _f(
+        "completion_s.p50",
+        "s",
+        "lower",
+        "median time from a job's arrival to its client receiving the result, over completed jobs.",
+        "pooled",
+    ),
+    _f(
+        "completion_s.p95",
+        "s",
+        "lower",
+        "95th percentile of completion time over completed jobs.",
+        "pooled",
+    ),
+    _f(
+        "completion_s.p99",
+        "s",
+        "lower",
+        "99th percentile of completion time over completed jobs.",
+        "pooled",
+    ),
+    _f(
+        "peak_offered_per_s",
+        "requests/s",
+        "lower",
+        "the highest offered load (first attempts, retries and reconnects) over the run.",
+    ),
+    _f(
+        "peak_load_ratio",
+        "x capacity",
+        "lower",
+        "peak offered load divided by the service's capacity in jobs per second.",
+        kinds=JOBLIKE,
+    ),
+    _f(
+        "recovery_s",
+        "s",
+        "lower",
+        "seconds from the end of the last fault until the system is back to its"
+        " pre-fault level; null if it never is.",
+    ),
+    _f("outcomes.completed", "jobs", "higher", "jobs whose client received the result."),
+    _f(
+        "outcomes.failed",
+        "jobs",
+        "lower",
+        "jobs whose client got a non-retryable answer.",
+    ),
+    _f(
+        "outcomes.gave_up",
+        "jobs",
+        "lower",
+        "jobs whose client stopped without the result: retries or reconnects exhausted.",
+    ),
+    _f(
+        "outcomes.timed_out",
+        "jobs",
+        "lower",
+        "jobs that passed the job deadline without a result.",
+    ),
+    _f(
+        "server_calls",
+        "calls",
+        "lower",
+        "OCC: calls the clients made to the store (reads and writes).",
+        kinds=frozenset({"occ"}),
+    ),
+    _f("events_lost", "events", "lower", "progress events a client never received."),
+    _f(
+        "events_duplicated",
+        "events",
+        "lower",
+        "progress events a client received more than once.",
+    ),
+    _f(
+        "reconnects_per_job",
+        "reconnects",
+        "lower",
+        "stream reconnects per job, averaged over jobs.",
+    ),
+    _f(
+        "orphaned_jobs",
+        "jobs",
+        "lower",
+        "jobs admitted for an attempt whose client had timed out and never learnt of it.",
+    ),
+    _f(
+        "degraded_accepts",
+        "jobs",
+        "none",
+        "jobs accepted while the store was down (kept in memory, written back later).",
+    ),
+    _f("makespan_s", "s", "lower", "time of the last job's end."),
+)
+
+FIGURES: Mapping[str, Figure] = {f.name: f for f in _DECLARED}
+
+
+class UnknownFigure(KeyError):
+    """A figure name that is not in the registry; the message suggests the closest."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown figure {name!r}{did_you_mean(name, FIGURES)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def figure(name: str) -> Figure:
+    """The figure called ``name``; UnknownFigure (with a 'did you mean') otherwise."""
+    try:
+        return FIGURES[name]
+    except KeyError:
+        raise UnknownFigure(name) from None
+
+
+def value(summary: Mapping[str, Any], name: str) -> float | None:
+    """The value of figure ``name`` in a summary (or CI) dict, following the dotted path;
+    None when the figure is null or absent from this summary."""
+    node: Any = summary
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if node is None or isinstance(node, bool):
+        return None
+    if isinstance(node, list | tuple):  # a CI: [low, high]
+        return None
+    return float(node)
+
+
+def interval(ci95: Mapping[str, Any] | None, name: str) -> tuple[float, float] | None:
+    """The 95% confidence interval of figure ``name`` from a ``ci95`` dict, if any."""
+    if ci95 is None:
+        return None
+    node: Any = ci95
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, list | tuple) and len(node) == 2 and None not in node:
+        return float(node[0]), float(node[1])
+    return None
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Every figure name, in declaration order; only those meaningful for ``kind`` if given."""
+    return [f.name for f in _DECLARED if kind is None or kind in f.kinds]
+
+
+def flat_names(summary: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    """Every leaf's dotted name in a summary dict (for checking it against the registry)."""
+    for key, v in summary.items():
+        if isinstance(v, Mapping):
+            yield from flat_names(v, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
