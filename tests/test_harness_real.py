@@ -81,8 +81,9 @@ def fast(jitter: Jitter = Jitter.NONE, resume: bool = True, attempts: int = 6) -
 
 
 async def run_clients(urls: tuple[str, str, str], policy: Policy, n: int = 1,
-                      job_timeout_s: float = 20.0) -> Recorder:  # fmt: skip
-    rec = Recorder(60.0, 0.1)
+                      job_timeout_s: float = 20.0,
+                      rec: Recorder | None = None) -> Recorder:  # fmt: skip
+    rec = Recorder(60.0, 0.1) if rec is None else rec
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
@@ -148,28 +149,44 @@ def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(
     assert f"mode real (scale 0.25, {connections}, " in report.read_text()
 
 
+async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
+    """Poll ``condition()`` every 10 ms; fail the test with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 def _reset_mid_stream(bench: RealBench, long_job: str, resume: bool) -> Recorder:
-    """One client follows a 4 s job; 1.5 s in, its stream is reset for 0.4 s."""
+    """One client follows a 4 s job (an event every 0.5 s); once it has had a second of
+    events, its stream gets a reset_peer toxic, kept until the client sees the reset.
+
+    Toxiproxy's reset_peer (timeout 0) resets when the next chunk passes, so removing
+    the toxic on a timer races the server's next event; waiting for the client to see
+    the break does not."""
     urls = bench.start_server(long_job, 1.0, 0)
     assert bench.toxi is not None
     toxi = bench.toxi
+    rec = Recorder(60.0, 0.1)
+
+    async def cut_once() -> None:
+        started = time.monotonic()
+        await wait_until(
+            lambda: rec.connected == 1 and time.monotonic() - started >= 1.2, 10, "stream open"
+        )
+        await asyncio.to_thread(
+            toxi.add_toxic, STREAMS_PROXY, "rst", "reset_peer", {"timeout": 0}, "downstream"
+        )
+        try:
+            await wait_until(lambda: rec.connected == 0, 10, "the client sees the reset")
+        finally:
+            await asyncio.to_thread(toxi.remove_toxic, STREAMS_PROXY, "rst")
 
     async def scenario() -> Recorder:
-        cut = asyncio.create_task(
-            later(
-                1.5,
-                toxi.add_toxic,
-                STREAMS_PROXY,
-                "rst",
-                "reset_peer",
-                {"timeout": 0},
-                "downstream",
-                1.0,
-            )
-        )
-        heal = asyncio.create_task(later(1.9, toxi.remove_toxic, STREAMS_PROXY, "rst"))
-        rec = await run_clients(urls, fast(resume=resume))
-        await asyncio.gather(cut, heal)
+        cut = asyncio.create_task(cut_once())
+        await run_clients(urls, fast(resume=resume), rec=rec)
+        await cut
         return rec
 
     return asyncio.run(scenario())
