@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,8 +104,10 @@ def start_job_server(
     scenario_path: str | None = None,
     scale: float = 1.0,
     seed: int = 0,
+    extra_args: Sequence[str] = (),
 ) -> Service:
-    """The reference job server (``herdlab serve``) with its admin API enabled."""
+    """The reference job server (``herdlab serve``) with its admin API enabled;
+    ``extra_args`` are more ``serve`` flags (``--job-ttl-s 5``)."""
     port = free_port()
     argv = [
         sys.executable,
@@ -123,6 +126,7 @@ def start_job_server(
     ]
     if scenario_path is not None:
         argv += ["--scenario", scenario_path]
+    argv += extra_args
     p = ManagedProcess("job-server", argv, log_dir)
     p.start(lambda: http_ok(f"http://{LOOPBACK}:{port}/healthz"))
     return Service(p, port)
