@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +246,20 @@ def test_cors_preflight_from_the_allowed_origin_and_no_other(server: Server) -> 
     assert status == 201 and headers["access-control-allow-origin"] == ORIGIN
     status, headers, _ = server.request("GET", "/healthz", headers={"Origin": "http://x.test"})
     assert "access-control-allow-origin" not in headers
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--cors-origin", "http://page.test/app"], "--cors-origin must be an origin"),
+        (["--cors-origin", "*"], "--cors-origin must be an origin"),
+        (["--job-ttl-s", "0"], "--job-ttl-s must be in [1, 86400]"),
+    ],
+)
+def test_serve_refuses_bad_flags_with_a_clear_message(flags: list[str], words: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "serve", "--port", str(free_port()), *flags],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and words in result.stderr
+    assert "Traceback" not in result.stderr
