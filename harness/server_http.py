@@ -213,12 +213,14 @@ def cors_middleware(origin: str) -> Middleware:
 def cors_on_prepare(
     origin: str,
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """An ``on_response_prepare`` signal adding ``Access-Control-Allow-Origin`` for
-    ``origin`` to every answer to a request from it."""
+    """An ``on_response_prepare`` signal adding ``Access-Control-Allow-Origin`` (and
+    exposing ``Retry-After``) for ``origin`` to every answer to a request from it."""
 
     async def add_header(request: web.Request, response: web.StreamResponse) -> None:
         if request.headers.get("Origin") == origin:
             response.headers["Access-Control-Allow-Origin"] = origin
+            # a page's client honours the server's hint on a 503 or 429 only if it can read it
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
             response.headers["Vary"] = "Origin"
 
     return add_header

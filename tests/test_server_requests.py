@@ -244,6 +244,7 @@ def test_cors_preflight_from_the_allowed_origin_and_no_other(server: Server) -> 
     assert_json_error(server.request("OPTIONS", "/api/ai/jobs", headers=other), 403, ORIGIN)
     status, headers, _ = server.request("POST", "/api/ai/jobs", b"{}", {**JSON, "Origin": ORIGIN})
     assert status == 201 and headers["access-control-allow-origin"] == ORIGIN
+    assert headers["access-control-expose-headers"] == "Retry-After"
     status, headers, _ = server.request("GET", "/healthz", headers={"Origin": "http://x.test"})
     assert "access-control-allow-origin" not in headers
 
