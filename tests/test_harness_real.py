@@ -467,15 +467,17 @@ def real_run_argv(out: Path, scenario: Path = SCENARIOS / "cloud-run-503-burst.y
             "--scale", "0.25", "--out", str(out), "--no-report"]  # fmt: skip
 
 
-def wait_for_server_pid(proc: subprocess.Popen[str], out: Path) -> dict[str, int]:
-    """The pids a real run wrote, once its job server is up."""
+def wait_for_pid(
+    proc: subprocess.Popen[str], out: Path, name: str = "job-server"
+) -> dict[str, int]:
+    """The pids a real run wrote, once it has started ``name``."""
     pids_file = out / "logs" / "pids.json"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if pids_file.exists() and "job-server" in pids_file.read_text():
+        if pids_file.exists() and f'"{name}:' in pids_file.read_text():
             return dict(json.loads(pids_file.read_text()))
         time.sleep(0.1)
-    raise AssertionError(f"no job server within 60 s: {proc.poll()}")
+    raise AssertionError(f"no {name} within 120 s; exit code {proc.poll()}")
 
 
 def running(pid: int) -> bool:
@@ -489,7 +491,7 @@ def test_sigkill_of_a_real_run_leaves_nothing_running_within_seconds(tmp_path: P
     proc = subprocess.Popen(real_run_argv(out), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
-        pids = wait_for_server_pid(proc, out)
+        pids = wait_for_pid(proc, out)
         assert len(pids) >= 3 and all(running(p) for p in pids.values())
         proc.kill()
         proc.wait(timeout=10)
@@ -535,10 +537,10 @@ def test_a_new_run_stops_what_a_killed_run_left_running(tmp_path: Path) -> None:
         proc = subprocess.Popen(real_run_argv(out), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         try:
-            wait_for_server_pid(proc, out)
+            wait_for_pid(proc, out, "redis")  # started after the leftovers were stopped
         finally:
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
+            _, err = proc.communicate(timeout=120)
         assert f"redis (pid {leftover.pid})" in err
         assert leftover.wait(timeout=5) is not None  # stopped
         assert other.poll() is None  # not the recorded process: left alone
@@ -554,13 +556,13 @@ def test_ctrl_c_again_during_shutdown_still_records_the_interruption(tmp_path: P
     out = tmp_path / "out"
     proc = subprocess.Popen(real_run_argv(out), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    pids = wait_for_server_pid(proc, out)
+    pids = wait_for_pid(proc, out)
     time.sleep(1.0)
     for _ in range(4):  # the first starts the shutdown; the others land during it
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
         time.sleep(0.15)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     record = json.loads((out / "results.json").read_text())
