@@ -518,7 +518,7 @@ def test_a_new_run_stops_what_a_killed_run_left_running(tmp_path: Path) -> None:
         ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", ""],
         stdout=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    other = subprocess.Popen(["sleep", "60"])
+    other = subprocess.Popen(["sleep", "600"])  # outlives the test; killed at its end
     try:
         deadline = time.monotonic() + 10
         while not port_open(port) and time.monotonic() < deadline:
