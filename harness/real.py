@@ -5,17 +5,23 @@ service times) the job server; creates the proxies (clients -> server for the AP
 streams, server -> Redis); plays the fault timeline; runs the clients as asyncio tasks
 with the same policy objects on a real clock; writes the same results.json and CSVs as the
 simulator. Every run is bounded in time; Ctrl-C or a crash stops every process it started,
-resets Toxiproxy and keeps the partial results, marked incomplete.
+resets Toxiproxy and keeps the partial results, marked incomplete (written before the
+processes are stopped, and further Ctrl-Cs wait for the stopping to finish). A run first
+stops what a killed run left running (:func:`harness.runfile.stop_leftovers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import signal
+import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,7 @@ from harness import aio
 from harness.client import ClientContext, job_client
 from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
 from harness.procs import LOOPBACK
+from harness.runfile import ProcessId, stop_leftovers
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
 from sim.policies.policy import Policy
@@ -84,8 +91,10 @@ class RealBench:
         self.server: Service | None = None
         self.toxi: Toxi | None = None
         self.redis_proxy_port = 0
+        self.leftovers: list[ProcessId] = []  # what a killed run had left, stopped at start
 
     def start(self) -> None:
+        self.leftovers = stop_leftovers()
         self.redis = start_redis(self.log_dir)
         self.toxiproxy = start_toxiproxy(self.log_dir)
         self.toxi = Toxi(LOOPBACK, self.toxiproxy.port)
@@ -107,6 +116,13 @@ class RealBench:
         known = json.loads(path.read_text()) if path.exists() else {}
         known.update({f"{k}:{v}": v for k, v in pids.items()})
         path.write_text(json.dumps(known, indent=1))
+
+    def restart_redis(self) -> None:
+        """Start Redis again on its port and data directory (after it was killed)."""
+        assert self.redis is not None
+        self.redis.stop()
+        self.redis = start_redis(self.log_dir, self.redis.port)
+        self._write_pids()
 
     def start_server(self, scenario_path: str, scale: float, seed: int) -> tuple[str, str, str]:
         """(Re)start the job server; returns the API, stream and admin base URLs."""
@@ -310,6 +326,9 @@ def run_real(
     try:
         bench.start()
         assert bench.toxi is not None
+        if bench.leftovers and progress:
+            names = ", ".join(f"{p.name} (pid {p.pid})" for p in bench.leftovers)
+            progress(f"stopped what a killed run had left running: {names}")
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
@@ -325,11 +344,33 @@ def run_real(
         record["complete"] = True
     except KeyboardInterrupt:
         record["interrupted"] = True
+        write_results(out_dir, record)  # now: stopping the processes takes a while
         raise
     finally:
-        bench.stop()
-        write_results(out_dir, record)
+        with _interrupts_deferred():
+            bench.stop()
+            write_results(out_dir, record)
     return record
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM say "one moment" instead of cutting the clean-up short (which
+    would leave processes running and the results unwritten); the clean-up is bounded
+    (each process: SIGTERM, then SIGKILL after a grace time)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def patience(signum: int, frame: object) -> None:
+        print("stopping the processes this run started (by pid); one moment", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, patience) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def server_stats(admin_url: str) -> dict[str, Any]:

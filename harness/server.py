@@ -12,6 +12,11 @@
   with a seeded generator.
 - ``/admin/...`` (only with ``--admin``): faults Toxiproxy cannot make (503 windows,
   errors, capacity drops), reset and stats.
+
+Requests are checked before they change anything (a 4xx answer leaves the server as it
+was), every error is one JSON shape (:mod:`harness.server_http`), finished jobs expire
+after ``job_ttl_s`` in memory and in Redis, and a Redis that restarted (a new run id)
+gets every job the server holds written again, so an accepted job is never lost.
 """
 
 from __future__ import annotations
@@ -20,21 +25,46 @@ import asyncio
 import contextlib
 import itertools
 import json
+import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
-from harness.aio import loop_factory
+from harness import aio
+from harness.admin_faults import Faults, apply_faults
+from harness.server_http import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    JsonErrorAppRunner,
+    check_fields,
+    cors_middleware,
+    cors_on_prepare,
+    json_error,
+    json_errors,
+    json_type,
+    read_json_object,
+)
+from harness.store import GroupWriter, RestartWatch, run_id
 from sim.distributions import Distribution, Exponential
 from sim.scenario.model import Scenario
 
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
+
 HEARTBEAT_S = 1.0
+#: how long a finished job stays readable (in memory and in Redis) by default
+JOB_TTL_S = 600.0
+#: how often the store loop checks Redis (restart, degraded jobs) and expires jobs
+STORE_CHECK_S = 0.5
+#: the fields a job creation body may have (the seed system's panel sends its input)
+JOB_FIELDS = ("input",)
+#: at SIGTERM, how long open answers (progress streams) may run on before they are cut
+SHUTDOWN_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,70 +124,25 @@ class Job:
         }
 
 
-@dataclass
-class Faults:
-    """Admin faults, all off by default."""
-
-    outage: bool = False
-    outage_retry_after_s: float | None = None
-    error_status: int = 500
-    error_probability: float = 0.0
-    capacity_instances: int | None = None
-
-
-class GroupWriter:
-    """Writes job states to Redis in pipelines (group commit): every write that arrives
-    while one round trip is in flight goes out in the next, together. An idle server
-    writes at once; a loaded one makes one round trip for many jobs instead of one each
-    (at 1,000 jobs/s this cut the server's CPU by about a fifth). ``write`` answers
-    whether the state reached Redis, as a single HSET would. When a round trip fails,
-    the writes that queued behind it are answered "no" at once rather than made to wait
-    for another timeout: Redis was down a moment ago, the job degrades, and the resync
-    loop writes it when Redis is back."""
-
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis = redis
-        self.pending: list[tuple[str, dict[str, str | int], asyncio.Future[bool]]] = []
-        self.flush: asyncio.Future[None] | None = None  # the flush under way, if any
-        self.round_trips = 0
-
-    async def write(self, key: str, mapping: dict[str, str | int]) -> bool:
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.pending.append((key, mapping, done))
-        if self.flush is None:
-            self.flush = asyncio.ensure_future(self._flush())
-        return await done
-
-    async def _flush(self) -> None:
-        try:
-            while self.pending:
-                batch, self.pending = self.pending, []
-                self.round_trips += 1
-                try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for key, mapping, _ in batch:
-                            pipe.hset(key, items=[x for kv in mapping.items() for x in kv])
-                        await pipe.execute()
-                    ok = True
-                except (RedisError, OSError):
-                    ok = False
-                    batch, self.pending = batch + self.pending, []
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(ok)
-        finally:
-            self.flush = None
-
-
 class JobServer:
-    def __init__(self, config: ServerConfig, redis_url: str | None, admin: bool = False) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        redis_url: str | None,
+        admin: bool = False,
+        cors_origin: str | None = None,
+        job_ttl_s: float = JOB_TTL_S,
+    ) -> None:
         self.config = config
         self.redis_url = redis_url
         self.admin = admin
+        self.cors_origin = cors_origin
+        self.job_ttl_s = job_ttl_s
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
         self.jobs: dict[str, Job] = {}
         self.unsynced: dict[str, Job] = {}  # degraded jobs not yet written to Redis, in order
         self.queue: deque[Job] = deque()
+        self.expiring: deque[tuple[float, Job]] = deque()  # finished jobs, by expiry time
         self.running = 0
         self.faults = Faults()
         self.ids = itertools.count(1)
@@ -170,15 +155,25 @@ class JobServer:
             "degraded": 0,
             "resynced": 0,
             "errors": 0,
+            "expired": 0,
+            "store_restarts": 0,
+            "rewritten": 0,
         }
         self.redis: aioredis.Redis | None = None
         self.writer: GroupWriter | None = None
+        self.store_watch = RestartWatch()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # set at shutdown: start no more work
 
     # ---------------------------------------------------------------- app
 
     def app(self) -> web.Application:
-        app = web.Application()
+        middlewares: list[Middleware] = [json_errors]
+        if self.cors_origin is not None:
+            middlewares.append(cors_middleware(self.cors_origin))
+        app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+        if self.cors_origin is not None:
+            app.on_response_prepare.append(cors_on_prepare(self.cors_origin))
         app.router.add_post("/api/ai/jobs", self.create)
         app.router.add_get("/api/ai/jobs/{id}", self.get)
         app.router.add_get("/api/ai/jobs/{id}/stream", self.stream)
@@ -197,11 +192,19 @@ class JobServer:
                 self.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
             )
             self.writer = GroupWriter(self.redis)
-        self._spawn(self._resync_loop())
+        self._spawn(self._store_loop())
 
     async def _cleanup(self, _: web.Application) -> None:
-        for t in list(self.tasks):
-            t.cancel()
+        """Stop every task (no queued job starts meanwhile: ``closing``), wait for them
+        and for the write under way, then close Redis: nothing is left for a closed loop."""
+        self.closing = True
+        while self.tasks:
+            tasks = list(self.tasks)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -233,7 +236,7 @@ class JobServer:
         return False
 
     def _drain(self) -> None:
-        while self.queue and self.running < self.capacity():
+        while self.queue and self.running < self.capacity() and not self.closing:
             self._start(self.queue.popleft())
 
     def _start(self, job: Job) -> None:
@@ -251,6 +254,7 @@ class JobServer:
                 if last:
                     payload["result"] = "ok"
                     job.status = "done"
+                    self.expiring.append((time.monotonic() + self.job_ttl_s, job))
                 job.emitted.append(json.dumps(payload))
                 job.changed.set()
                 job.changed = asyncio.Event()
@@ -262,22 +266,54 @@ class JobServer:
     # ---------------------------------------------------------------- store
 
     async def _store(self, job: Job) -> bool:
+        """Write ``job``'s state; a finished job's key expires with it."""
         if self.writer is None:
             return False
         state = job.state()
+        ttl_s = max(1, round(self.job_ttl_s)) if job.status == "done" else None
         return await self.writer.write(
-            f"job:{job.id}", {"status": state["status"], "progress": state["progress"]}
+            f"job:{job.id}", {"status": state["status"], "progress": state["progress"]}, ttl_s
         )
 
-    async def _resync_loop(self) -> None:
+    async def _store_loop(self) -> None:
         while True:
-            await asyncio.sleep(0.5)
-            for job in list(self.unsynced.values()):
-                if not await self._store(job):
-                    break
-                job.degraded = False
-                del self.unsynced[job.id]
-                self.stats["resynced"] += 1
+            await asyncio.sleep(STORE_CHECK_S)
+            self._expire(time.monotonic())
+            if self.redis is not None:
+                await self._write_back_after_restart(self.redis)
+                await self._resync()
+
+    async def _resync(self) -> None:
+        """Write the jobs accepted while Redis was unreachable, oldest first."""
+        for job in list(self.unsynced.values()):
+            if not await self._store(job):
+                break
+            job.degraded = False
+            del self.unsynced[job.id]
+            self.stats["resynced"] += 1
+
+    async def _write_back_after_restart(self, redis: aioredis.Redis) -> None:
+        """When Redis is a new process (it crashed, or was restarted), write every job
+        this server holds, in one grouped round trip; retried next time if it fails."""
+        current = await run_id(redis)
+        if current is None or not self.store_watch.restarted(current):
+            return
+        jobs = [j for j in self.jobs.values() if j.id not in self.unsynced]
+        written = await asyncio.gather(*(self._store(j) for j in jobs))
+        if all(written):
+            self.store_watch.confirm(current)
+            self.stats["store_restarts"] += 1
+            self.stats["rewritten"] += len(jobs)
+
+    def _expire(self, now_s: float) -> None:
+        """Forget finished jobs past their time to live (Redis expires its copies)."""
+        while self.expiring and self.expiring[0][0] <= now_s:
+            _, job = self.expiring.popleft()
+            if job.id in self.unsynced:  # not in Redis yet: keep it until it is
+                self.expiring.append((now_s + self.job_ttl_s, job))
+                continue
+            del self.jobs[job.id]
+            self.stats["expired"] += 1
 
     # ---------------------------------------------------------------- handlers
 
@@ -294,6 +330,7 @@ class JobServer:
         return web.json_response({"error": error}, status=status, headers=headers)
 
     async def create(self, request: web.Request) -> web.Response:
+        await _read_job_request(request)  # before anything changes: a bad one is a 4xx
         f = self.faults
         if f.outage:
             return self._reject(503, "unavailable", f.outage_retry_after_s, "rejected_503")
@@ -326,20 +363,19 @@ class JobServer:
     async def get(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])
         if job is None:
-            return web.json_response({"error": "no such job"}, status=404)
+            return json_error(404, "no such job (unknown, or finished and expired)")
         return web.json_response(job.state())
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         job = self.jobs.get(request.match_info["id"])
         if job is None:
-            return web.json_response({"error": "no such job"}, status=404)
+            return json_error(404, "no such job (unknown, or finished and expired)")
         if self.faults.outage:
             return self._reject(503, "unavailable", self.faults.outage_retry_after_s)
-        try:
-            sent = int(request.headers.get("Last-Event-ID", "0"))
-        except ValueError:
-            sent = 0
-        sent = max(0, min(sent, len(job.emitted)))
+        sent = _last_event_id(request, len(job.emitted))
+        if job.status == "done" and sent >= job.events_total:
+            # the client has every event: 204 tells an EventSource to stop reconnecting
+            return web.Response(status=204)
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -371,19 +407,9 @@ class JobServer:
     # ---------------------------------------------------------------- admin
 
     async def set_faults(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        f = self.faults
-        if "outage" in body:
-            outage = body["outage"]
-            f.outage = outage is not None
-            f.outage_retry_after_s = (outage or {}).get("retry_after_s")
-        if "errors" in body:
-            errors = body["errors"] or {}
-            f.error_probability = float(errors.get("probability", 0.0))
-            f.error_status = int(errors.get("status", 500))
-        if "capacity_instances" in body:
-            f.capacity_instances = body["capacity_instances"]
-            self._drain()
+        """Set admin faults: every field checked first, then all applied at once."""
+        self.faults = apply_faults(self.faults, await read_json_object(request))
+        self._drain()
         return web.json_response({"ok": True})
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -405,17 +431,50 @@ class JobServer:
         )
 
 
-def serve(config: ServerConfig, port: int, redis_url: str | None, admin: bool, host: str) -> None:
-    """Run the server until interrupted."""
-    server = JobServer(config, redis_url, admin)
-    # a deep accept backlog: with one connection per request, a herd of connects must
-    # not overflow it (an overflow costs the client a 1 s SYN retransmit)
-    web.run_app(
-        server.app(),
-        host=host,
-        port=port,
-        print=None,
-        access_log=None,
-        backlog=4096,
-        loop=loop_factory()(),
+async def _read_job_request(request: web.Request) -> dict[str, Any]:
+    """A job creation's body: absent, or a JSON object with only :data:`JOB_FIELDS`."""
+    body = await read_json_object(request)
+    check_fields(body, JOB_FIELDS)
+    if "input" in body and not isinstance(body["input"], str):
+        raise BadRequest(400, f"input: must be a string, got {json_type(body['input'])}")
+    return body
+
+
+def _last_event_id(request: web.Request, emitted: int) -> int:
+    """The client's ``Last-Event-ID``, within what the job has emitted; 0 if absent or bad."""
+    value = request.headers.get("Last-Event-ID", "0")
+    sent = int(value) if value.isdigit() else 0
+    return max(0, min(sent, emitted))
+
+
+def serve(
+    config: ServerConfig,
+    port: int,
+    redis_url: str | None,
+    admin: bool,
+    host: str,
+    cors_origin: str | None = None,
+    job_ttl_s: float = JOB_TTL_S,
+) -> None:
+    """Run the server until SIGINT or SIGTERM, then stop its work cleanly."""
+    server = JobServer(config, redis_url, admin, cors_origin, job_ttl_s)
+    aio.run(_serve_until_signalled(server.app(), host, port))
+
+
+async def _serve_until_signalled(app: web.Application, host: str, port: int) -> None:
+    # in-flight answers (streams) get SHUTDOWN_GRACE_S to end before they are cancelled
+    runner = JsonErrorAppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
     )
+    await runner.setup()
+    try:
+        # a deep accept backlog: with one connection per request, a herd of connects must
+        # not overflow it (an overflow costs the client a 1 s SYN retransmit)
+        await web.TCPSite(runner, host, port, backlog=4096).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

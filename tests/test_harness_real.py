@@ -6,6 +6,7 @@ The fixtures start each process on a free loopback port and stop it by pid.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from harness.client import ClientContext, classify_exception, create_job, job_cl
 from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY
 from harness.procs import LOOPBACK, free_port, port_open
 from harness.real import RealBench, run_real, server_stats
+from harness.runfile import ProcessId
 from reports.data import load_results
 from reports.html import write_report
 from sim.policies.backoff import Backoff, Jitter
@@ -81,8 +83,9 @@ def fast(jitter: Jitter = Jitter.NONE, resume: bool = True, attempts: int = 6) -
 
 
 async def run_clients(urls: tuple[str, str, str], policy: Policy, n: int = 1,
-                      job_timeout_s: float = 20.0) -> Recorder:  # fmt: skip
-    rec = Recorder(60.0, 0.1)
+                      job_timeout_s: float = 20.0,
+                      rec: Recorder | None = None) -> Recorder:  # fmt: skip
+    rec = Recorder(60.0, 0.1) if rec is None else rec
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
@@ -148,28 +151,44 @@ def test_cloud_run_503_burst_clients_retry_through_the_window_and_succeed(
     assert f"mode real (scale 0.25, {connections}, " in report.read_text()
 
 
+async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
+    """Poll ``condition()`` every 10 ms; fail the test with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        await asyncio.sleep(0.01)
+
+
 def _reset_mid_stream(bench: RealBench, long_job: str, resume: bool) -> Recorder:
-    """One client follows a 4 s job; 1.5 s in, its stream is reset for 0.4 s."""
+    """One client follows a 4 s job (an event every 0.5 s); once it has had a second of
+    events, its stream gets a reset_peer toxic, kept until the client sees the reset.
+
+    Toxiproxy's reset_peer (timeout 0) resets when the next chunk passes, so removing
+    the toxic on a timer races the server's next event; waiting for the client to see
+    the break does not."""
     urls = bench.start_server(long_job, 1.0, 0)
     assert bench.toxi is not None
     toxi = bench.toxi
+    rec = Recorder(60.0, 0.1)
+
+    async def cut_once() -> None:
+        started = time.monotonic()
+        await wait_until(
+            lambda: rec.connected == 1 and time.monotonic() - started >= 1.2, 10, "stream open"
+        )
+        await asyncio.to_thread(
+            toxi.add_toxic, STREAMS_PROXY, "rst", "reset_peer", {"timeout": 0}, "downstream"
+        )
+        try:
+            await wait_until(lambda: rec.connected == 0, 10, "the client sees the reset")
+        finally:
+            await asyncio.to_thread(toxi.remove_toxic, STREAMS_PROXY, "rst")
 
     async def scenario() -> Recorder:
-        cut = asyncio.create_task(
-            later(
-                1.5,
-                toxi.add_toxic,
-                STREAMS_PROXY,
-                "rst",
-                "reset_peer",
-                {"timeout": 0},
-                "downstream",
-                1.0,
-            )
-        )
-        heal = asyncio.create_task(later(1.9, toxi.remove_toxic, STREAMS_PROXY, "rst"))
-        rec = await run_clients(urls, fast(resume=resume))
-        await asyncio.gather(cut, heal)
+        cut = asyncio.create_task(cut_once())
+        await run_clients(urls, fast(resume=resume), rec=rec)
+        await cut
         return rec
 
     return asyncio.run(scenario())
@@ -441,3 +460,173 @@ def test_serve_refuses_a_non_loopback_host_unless_told() -> None:
     )
     assert result.returncode == 2 and "loopback only" in result.stderr
     assert not port_open(1)
+
+
+def real_run_argv(out: Path, scenario: Path = SCENARIOS / "cloud-run-503-burst.yaml") -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "run", str(scenario), "--mode", "real",
+            "--scale", "0.25", "--out", str(out), "--no-report"]  # fmt: skip
+
+
+def wait_for_pid(
+    proc: subprocess.Popen[str], out: Path, name: str = "job-server"
+) -> dict[str, int]:
+    """The pids a real run wrote, once it has started ``name``."""
+    pids_file = out / "logs" / "pids.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if pids_file.exists() and f'"{name}:' in pids_file.read_text():
+            return dict(json.loads(pids_file.read_text()))
+        time.sleep(0.1)
+    raise AssertionError(f"no {name} within 120 s; exit code {proc.poll()}")
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` is a process that has not exited (a zombie has)."""
+    return ProcessId.of("", pid) is not None
+
+
+def test_sigkill_of_a_real_run_leaves_nothing_running_within_seconds(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "HERDLAB_RUN_DIR": str(tmp_path / "runs")}
+    proc = subprocess.Popen(real_run_argv(out), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        pids = wait_for_pid(proc, out)
+        assert len(pids) >= 3 and all(running(p) for p in pids.values())
+        proc.kill()
+        proc.wait(timeout=10)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 5 and any(running(p) for p in pids.values()):
+            time.sleep(0.02)
+        took_s = time.monotonic() - killed
+    finally:
+        proc.kill()
+    assert not [p for p in pids.values() if running(p)], "children outlived the harness"
+    print(f"every child gone {took_s:.3f} s after SIGKILL of the harness")
+
+
+def test_a_new_run_stops_what_a_killed_run_left_running(tmp_path: Path) -> None:
+    """A pidfile of a harness that is gone names a Redis still running (started here
+    without the parent-death signal, as on a system without it) and a pid now used by
+    another program; the next real run stops the Redis and leaves the other alone."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    port = free_port()
+    leftover = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", ""],
+        stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    other = subprocess.Popen(["sleep", "600"])  # outlives the test; killed at its end
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        redis_id = ProcessId.of("redis", leftover.pid)
+        other_id = ProcessId.of("toxiproxy", other.pid)
+        assert redis_id is not None and other_id is not None
+        owner = dataclasses.replace(redis_id, name="harness", pid=gone.pid)
+        reused = dataclasses.replace(other_id, exe="/usr/bin/toxiproxy-server")  # pid reused
+        children = [dataclasses.asdict(redis_id), dataclasses.asdict(reused)]
+        record = {"owner": dataclasses.asdict(owner), "children": children}
+        (runs / f"{gone.pid}.json").write_text(json.dumps(record))
+
+        out = tmp_path / "out"
+        env = {**os.environ, "HERDLAB_RUN_DIR": str(runs)}
+        proc = subprocess.Popen(real_run_argv(out), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            wait_for_pid(proc, out, "redis")  # started after the leftovers were stopped
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=120)
+        assert f"redis (pid {leftover.pid})" in err
+        assert leftover.wait(timeout=5) is not None  # stopped
+        assert other.poll() is None  # not the recorded process: left alone
+        assert not (runs / f"{gone.pid}.json").exists()
+    finally:
+        leftover.kill()
+        other.kill()
+        leftover.wait()
+        other.wait()
+
+
+def test_ctrl_c_again_during_shutdown_still_records_the_interruption(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.Popen(real_run_argv(out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    pids = wait_for_pid(proc, out)
+    time.sleep(1.0)
+    for _ in range(4):  # the first starts the shutdown; the others land during it
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        time.sleep(0.15)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    record = json.loads((out / "results.json").read_text())
+    assert record["complete"] is False and record["interrupted"] is True
+    assert not [p for p in pids.values() if running(p)]
+
+
+QUEUED = """\
+name: queued
+duration_s: 10
+clients: {count: 1, arrival: {kind: burst}}
+service:
+  instances: 1
+  concurrency: 1
+  queue_limit: 100
+  service_time: {kind: constant, value_s: 0.5}
+  progress_events: 5
+policies: [no-retry]
+"""
+
+
+def test_sigterm_with_jobs_queued_stops_the_server_cleanly(
+    bench: RealBench, tmp_path: Path
+) -> None:
+    (tmp_path / "queued.yaml").write_text(QUEUED)
+    direct = bench.start_server(str(tmp_path / "queued.yaml"), 1.0, 0)[2]
+    asyncio.run(create_burst(direct, 30))
+    assert server_stats(direct)["queued"] > 0
+    assert bench.server is not None and bench.server.process.proc is not None
+    proc = bench.server.process.proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    log = bench.server.process.log_path.read_text()
+    assert "Traceback" not in log and "Event loop is closed" not in log, log
+    assert "Task was destroyed" not in log, log
+
+
+def test_redis_killed_mid_run_loses_no_accepted_job(bench: RealBench, tmp_path: Path) -> None:
+    """Jobs are created in batches while Redis is killed (SIGKILL, by pid) and started
+    again from its append-only file: every accepted job is in Redis at the end."""
+    direct = start_wide_server(bench, tmp_path)
+    assert bench.redis is not None
+
+    async def batches() -> list[str]:
+        ids: list[str] = []
+        for i in range(30):
+            if i == 10:
+                assert bench.redis is not None and bench.redis.process.pid is not None
+                os.kill(bench.redis.process.pid, signal.SIGKILL)
+            if i == 20:
+                bench.restart_redis()  # on the main thread: its children die with it
+            ids += await create_burst(direct, 20)  # every one answered 201
+            await asyncio.sleep(0.05)
+        return ids
+
+    ids = asyncio.run(batches())
+    assert len(set(ids)) == 600
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stats = server_stats(direct)
+        if stats["degraded_now"] == 0 and stats["store_restarts"] >= 1:
+            break
+        time.sleep(0.2)
+    assert stats["store_restarts"] >= 1 and stats["rewritten"] >= 200, stats
+    store = redis.Redis(host=LOOPBACK, port=bench.redis.port)
+    missing = [i for i in ids if not store.exists(f"job:{i}")]
+    assert missing == [], f"{len(missing)} accepted jobs lost"

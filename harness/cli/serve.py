@@ -21,11 +21,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--admin", action="store_true", help="enable the /admin fault API")
+    p.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        default=None,
+        help="let pages from ORIGIN (e.g. http://localhost:3000) call the API (default: none)",
+    )
+    p.add_argument(
+        "--job-ttl-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="forget a finished job after S seconds, in memory and in Redis (default 600)",
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.server import ServerConfig, serve
+    from harness.server import JOB_TTL_S, ServerConfig, serve
     from sim.scenario.errors import ScenarioError
     from sim.scenario.loader import load_scenario
 
@@ -36,6 +49,14 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    problem = _check_origin(args.cors_origin)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    job_ttl_s = JOB_TTL_S if args.job_ttl_s is None else args.job_ttl_s
+    if not 1 <= job_ttl_s <= 86_400:
+        print(f"--job-ttl-s must be in [1, 86400], got {job_ttl_s:g}", file=sys.stderr)
+        return EXIT_USAGE
     config = ServerConfig(seed=args.seed)
     if args.scenario:
         try:
@@ -43,5 +64,24 @@ def main(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             report_problems(exc.problems)
             return EXIT_USAGE
-    serve(config, args.port, args.redis_url, args.admin, args.host)
+    serve(config, args.port, args.redis_url, args.admin, args.host, args.cors_origin, job_ttl_s)
     return EXIT_OK
+
+
+def _check_origin(origin: str | None) -> str | None:
+    """What is wrong with a ``--cors-origin`` value (an origin is scheme://host[:port])."""
+    if origin is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or origin != (f"{parts.scheme}://{parts.netloc}")
+    ):
+        return (
+            f"--cors-origin must be an origin, scheme://host[:port] with no path,"
+            f" e.g. http://localhost:3000; got {origin!r}"
+        )
+    return None
