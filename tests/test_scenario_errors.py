@@ -213,3 +213,60 @@ def test_fuzz_raw_text_raises_only_scenario_errors(write_yaml: WriteYaml, text: 
         load_scenario(write_yaml(MINIMAL + text))
     except ScenarioError as exc:
         assert exc.problems
+
+
+# ---------------------------------------------------------------- unreadable files
+
+
+def test_a_control_character_is_a_problem_on_its_line(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("count: 10", "count: 1\x000"))))
+    assert p.line == 4 and "U+0000 is not allowed" in p.message
+
+
+def test_deep_nesting_is_refused_before_anything_recurses(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL + "expect: " + "[" * 5000 + "]" * 5000 + "\n")))
+    assert p.line == 8 and "nested deeper than" in p.message
+
+
+def test_deep_block_nesting_is_refused_too(write_yaml: WriteYaml) -> None:
+    deep = "".join(f"{'  ' * i}k{i}:\n" for i in range(60)) + "  " * 60 + "v\n"
+    p = only(problems_of(write_yaml(deep)))
+    assert "nested deeper than" in p.message
+
+
+def test_alias_expansion_bomb_is_refused(write_yaml: WriteYaml) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    p = only(problems_of(write_yaml("\n".join(lines) + "\n")))
+    assert "more than" in p.message and "aliases" in p.message
+
+
+def test_a_small_alias_is_still_fine(write_yaml: WriteYaml) -> None:
+    text = MINIMAL.replace("name: minimal", "name: &n minimal") + "description: *n\n"
+    assert load_scenario(write_yaml(text)).description == "minimal"
+
+
+def test_non_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MINIMAL.replace("minimal", "caf\xe9").encode("latin-1"))
+    p = only(problems_of(path))
+    assert p.line == 1 and "not UTF-8" in p.message and "0xe9" in p.message
+
+
+def test_a_directory_is_named_as_such(tmp_path: Path) -> None:
+    p = only(problems_of(tmp_path))
+    assert p.line == 0 and "is a directory" in p.message
+
+
+def test_an_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(MINIMAL + "#" * 2_000_000 + "\n")
+    p = only(problems_of(path))
+    assert "over 1,000,000 bytes" in p.message
+
+
+def test_policy_file_reader_never_recurses_either(write_yaml: WriteYaml) -> None:
+    path = write_yaml("policies: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ScenarioError) as info:
+        load_policy_file(path)
+    assert "nested deeper than" in info.value.problems[0].message
