@@ -25,7 +25,13 @@ from sim.policies.presets import PRESETS, preset
 from sim.scenario import model as m
 from sim.scenario.errors import Problem, ScenarioError, did_you_mean
 from sim.scenario.grammar import MISSING, Checker, Record, complete
-from sim.scenario.schema import POLICY_FILE, SCENARIO
+from sim.scenario.schema import (
+    MAX_BUCKETS,
+    MAX_CLIENTS,
+    MAX_STREAM_CUTS,
+    POLICY_FILE,
+    SCENARIO,
+)
 
 T = TypeVar("T")
 
@@ -331,6 +337,53 @@ class _Builder:
             instances=f.get("instances", 0),
         )
 
+    def bounds(
+        self,
+        duration_s: float,
+        bucket_s: float | None,
+        clients: m.Clients,
+        service: m.Service,
+        faults: list[m.Fault],
+    ) -> None:
+        """Rules across fields that keep a run within what the model can hold; each
+        bound is named in the schema (``sim/scenario/schema.py``)."""
+        if not service.service_time.mean_s > 0:
+            self.problem(
+                "service.service_time",
+                "its mean must be > 0: a job that takes no time gives the service"
+                " unbounded capacity",
+            )
+        horizon_s = duration_s + clients.job_timeout_s + clients.request_timeout_s + 1.0
+        buckets = horizon_s / bucket_s if bucket_s is not None else 0.0
+        if bucket_s is not None and buckets > MAX_BUCKETS:
+            self.problem(
+                "bucket_s",
+                f"the run's horizon ({horizon_s:g} s: duration_s + clients.job_timeout_s +"
+                f" clients.request_timeout_s + 1 s) holds {buckets:,.0f} buckets of"
+                f" {bucket_s:g} s; at most {MAX_BUCKETS:,}: raise bucket_s or shorten"
+                " the horizon",
+            )
+        expected = expected_arrivals(clients.arrival, duration_s)
+        if expected > MAX_CLIENTS:
+            self.problem(
+                "clients.arrival",
+                f"{expected:,.0f} arrivals expected; at most {MAX_CLIENTS:,} (clients.count"
+                " only cuts them short, they are all drawn): lower the rates",
+            )
+        cuts = 0.0
+        for f in faults:
+            if f.kind is m.FaultKind.STREAM_DROP:
+                cuts += 1 if f.every_s is None else math.ceil((f.end_s - f.start_s) / f.every_s)
+        if cuts > MAX_STREAM_CUTS:
+            first = next(
+                i for i, f in enumerate(faults) if f.kind is m.FaultKind.STREAM_DROP and f.every_s
+            )
+            self.problem(
+                f"faults[{first}].every_s",
+                f"stream_drop faults cut streams at {cuts:,.0f} instants; at most"
+                f" {MAX_STREAM_CUTS:,}: raise every_s",
+            )
+
     # ------------------------------------------------------------ policies
 
     def backoff(self, base: Backoff, b: dict[str, Any], path: str) -> Backoff | None:
@@ -468,6 +521,22 @@ class _Builder:
         return tuple(out)
 
 
+def expected_arrivals(arrival: m.Arrival, duration_s: float) -> float:
+    """Open-loop arrivals drawn up front: the mean of the Poisson count(s) drawn (a
+    ramp draws at its peak rate and thins); 0 for burst and closed loops."""
+    if isinstance(arrival, m.Poisson):
+        steps = arrival.schedule
+        total = 0.0
+        for i, step in enumerate(steps):
+            end_s = min(steps[i + 1].from_s if i + 1 < len(steps) else duration_s, duration_s)
+            total += step.rate_per_s * max(0.0, end_s - step.from_s)
+        return total
+    if isinstance(arrival, m.Ramp):
+        peak = max(arrival.from_rate_per_s, arrival.to_rate_per_s)
+        return peak * max(0.0, arrival.end_s - arrival.start_s)
+    return 0.0
+
+
 def load_scenario(path: str | Path) -> m.Scenario:
     """Load one scenario file; raise ScenarioError listing every problem in it."""
     path = Path(path)
@@ -499,6 +568,9 @@ def load_scenario(path: str | Path) -> m.Scenario:
                 f"faults[{i}].instances",
                 f"a capacity drop must leave fewer than service.instances ({service.instances})",
             )
+    if duration_s is not None and clients is not None and service is not None:
+        bucket_s = v["bucket_s"] if complete(v["bucket_s"]) else None
+        b.bounds(duration_s, bucket_s, clients, service, faults)
     raw_policies = v.get("policies")
     raw_policies = raw_policies if isinstance(raw_policies, list) else []
     policies = b.policies(raw_policies, "policies")
