@@ -118,12 +118,7 @@ class Checker:
 
     def line_of(self, path: str) -> int:
         """The line of ``path`` or of its nearest recorded ancestor."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.lines.get("", 1)
+        return line_of(self.lines, path)
 
     def check(self, node: yaml.Node, spec: Spec, path: str) -> Any:
         """The plain value of ``node`` if it fits ``spec``; ``_MISSING`` after a problem."""
@@ -283,6 +278,16 @@ class Checker:
         value = self._record(node, spec.variants[tag], path, skip=spec.tag)
         value[spec.tag] = tag
         return value
+
+
+def line_of(lines: Mapping[str, int], path: str) -> int:
+    """The line of ``path`` in ``lines`` or of its nearest recorded ancestor."""
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return lines.get("", 1)
 
 
 def complete(value: Any) -> bool:
