@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from sim.scenario.model import Scenario
 
 
+MAX_SEED = 2**63 - 1  # as the scenario's seed (sim/scenario/schema.py)
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="simulate a scenario and write results (and a report)")
     p.add_argument("scenario", metavar="SCENARIO")
@@ -87,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.replications < 1:
         return usage_error("--replications must be >= 1")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        return usage_error(f"--seed must be within 0..{MAX_SEED}, got {args.seed}")
     if args.mode == "real":
         return _run_real(args, scenario, policies)
     if args.keep_alive or args.scale != 1.0:
