@@ -3,6 +3,7 @@ returns the matplotlib Figure, so tests can check the data on it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -11,15 +12,47 @@ import numpy as np
 from reports.data import Results
 from reports.style import CAPACITY_COLOUR, FAULT_SHADE, RC, colours
 
+MAX_FAULT_SPANS = 200
+"""Shaded fault windows per axis, at most: a chart is ~1,000 pixels wide, and each
+span is an artist matplotlib draws one by one (20,000 faults took minutes and GBs)."""
+MAX_FAULT_LABELS = 6
+"""Fault labels written on a chart; the rest are counted in one more label."""
+
+
+def fault_spans(
+    faults: Sequence[Mapping[str, Any]], duration_s: float
+) -> list[tuple[float, float]]:
+    """The fault windows to shade: overlapping or touching ones merged; if more than
+    MAX_FAULT_SPANS remain, windows closer than a gap are merged too, the gap starting
+    at 1/1000 of the run (about a pixel) and doubling until few enough remain."""
+    windows = sorted((float(f["start_s"]), float(f["end_s"])) for f in faults)
+    gap_s = 0.0
+    while True:
+        merged: list[list[float]] = []
+        for start_s, end_s in windows:
+            if merged and start_s <= merged[-1][1] + gap_s:
+                merged[-1][1] = max(merged[-1][1], end_s)
+            else:
+                merged.append([start_s, end_s])
+        if len(merged) <= MAX_FAULT_SPANS:
+            return [(a, b) for a, b in merged]
+        gap_s = max(duration_s, 1e-9) / 1000 if gap_s == 0 else gap_s * 2
+
 
 def _shade_faults(ax: Any, results: Results, labels: bool = True) -> None:
-    for i, f in enumerate(results.scenario["faults"]):
-        ax.axvspan(f["start_s"], f["end_s"], color=FAULT_SHADE, alpha=0.18, lw=0, gid="fault")
-        if not labels:
-            continue
+    faults = results.scenario["faults"]
+    for start_s, end_s in fault_spans(faults, float(results.scenario["duration_s"])):
+        ax.axvspan(start_s, end_s, color=FAULT_SHADE, alpha=0.18, lw=0, gid="fault")
+    if not labels:
+        return
+    shown = sorted(faults, key=lambda f: f["start_s"])[:MAX_FAULT_LABELS]
+    texts = [(f["start_s"], f["label"]) for f in shown]
+    if len(faults) > len(shown):
+        texts.append((shown[-1]["start_s"], f"+ {len(faults) - len(shown):,} more faults"))
+    for i, (start_s, label) in enumerate(texts):
         ax.annotate(
-            f["label"],
-            xy=(f["start_s"], 1.0),
+            label,
+            xy=(start_s, 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(3, -14 - 14 * i),
             textcoords="offset points",

@@ -132,6 +132,9 @@ def _real_setup(rec: dict[str, Any]) -> str:
     return " (" + html.escape(", ".join(parts)) + ")"
 
 
+MAX_FAULTS_LISTED = 100
+
+
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:
     """Render every chart (PNG and SVG into ``charts_dir``) and the HTML report at ``out``."""
     charts_dir = charts_dir or out.parent / "charts"
@@ -144,7 +147,13 @@ def write_report(results: Results, out: Path, charts_dir: Path | None = None) ->
             f"<figcaption>{html.escape(CAPTIONS.get(stem, stem))}</figcaption></figure>"
         )
     sc = results.scenario
-    faults = "".join(f"<li>{html.escape(f['label'])}</li>" for f in sc["faults"]) or "<li>none</li>"
+    faults = "".join(
+        f"<li>{html.escape(f['label'])} ({f['start_s']:g}-{f['end_s']:g} s)</li>"
+        for f in sc["faults"][:MAX_FAULTS_LISTED]
+    )
+    if len(sc["faults"]) > MAX_FAULTS_LISTED:
+        faults += f"<li>and {len(sc['faults']) - MAX_FAULTS_LISTED:,} more (results.json)</li>"
+    faults = faults or "<li>none</li>"
     rec = results.record
     status = (
         ""

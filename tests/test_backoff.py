@@ -1,4 +1,4 @@
-"""Backoff and jitter follow the formulas of policies-and-faults.md."""
+"""Backoff and jitter follow the formulas of docs/policies-and-faults.md."""
 
 from __future__ import annotations
 

@@ -66,3 +66,19 @@ def test_bad_flag_exits_2_without_traceback() -> None:
     result = herdlab("validate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_validate_goes_on_past_unreadable_files_without_a_traceback(tmp_path: Path) -> None:
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(MINIMAL.encode().replace(b"count: 10", b"count: 1\x000"))
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 2000 + "]" * 2000 + "\n")
+    good = sorted(SCENARIOS.glob("*.yaml"))[0]
+    result = herdlab("validate", str(nul), str(deep), str(tmp_path), str(good))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{good}: ok" in result.stdout  # checked after the broken ones
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"{nul}:4: character U+0000") for line in lines)
+    assert any(line.startswith(f"{deep}:1: nested deeper") for line in lines)
+    assert f"{tmp_path}: is a directory, not a scenario file" in lines

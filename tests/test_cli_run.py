@@ -82,3 +82,13 @@ def test_real_mode_options_in_sim_mode_are_refused(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "apply to --mode real only" in result.stderr
         assert not (tmp_path / "results.json").exists()
+
+
+def test_a_seed_numpy_cannot_take_is_a_usage_error(tmp_path: Path) -> None:
+    for seed in ("-1", str(2**63)):
+        result = herdlab(
+            "run", str(SCENARIOS / "job-timeout.yaml"), "--out", str(tmp_path), "--seed", seed
+        )
+        assert result.returncode == 2, result.stderr
+        assert "--seed must be within 0.." in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "results.json").exists()

@@ -173,3 +173,46 @@ def test_completion_cdf_says_so_when_no_job_completed(tmp_path: Path) -> None:
     (ax,) = fig.axes
     assert not ax.lines and ax.get_legend() is None
     assert [t.get_text() for t in ax.texts] == ["no job completed under any policy"]
+
+
+def test_fault_spans_merge_overlaps_and_stay_bounded() -> None:
+    from reports.charts import MAX_FAULT_SPANS, fault_spans
+
+    assert fault_spans(
+        [{"start_s": 1, "end_s": 3}, {"start_s": 2, "end_s": 4}, {"start_s": 6, "end_s": 7}], 10
+    ) == [(1, 4), (6, 7)]
+    rng = np.random.default_rng(1)
+    starts = rng.uniform(0, 60, 20_000)
+    many = [{"start_s": s, "end_s": s + 0.001} for s in starts]
+    spans = fault_spans(many, 60)
+    assert len(spans) <= MAX_FAULT_SPANS
+    # every fault window lies inside a shaded span
+    for f in many[:500]:
+        assert any(a <= f["start_s"] and f["end_s"] <= b for a, b in spans)
+
+
+def test_a_report_of_20000_faults_is_bounded(results_dir: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import time
+
+    from reports.charts import MAX_FAULT_LABELS, MAX_FAULT_SPANS
+
+    many = tmp_path / "many"
+    shutil.copytree(results_dir, many)
+    record = json.loads((many / "results.json").read_text())
+    duration_s = record["scenario"]["duration_s"]
+    record["scenario"]["faults"] = [
+        {"kind": "loss", "start_s": t, "end_s": t + 0.002, "label": f"loss {i}"}
+        for i, t in enumerate(np.linspace(0, duration_s - 0.01, 20_000).tolist())
+    ]
+    (many / "results.json").write_text(json.dumps(record))
+    results = load_results(many)
+    ax = herd(results).axes[0]
+    assert len([p for p in ax.patches if p.get_gid() == "fault"]) <= MAX_FAULT_SPANS
+    assert len(ax.texts) == MAX_FAULT_LABELS + 1 and "19,994 more faults" in ax.texts[-1].get_text()
+    started = time.perf_counter()
+    out = write_report(results, many / "report.html")
+    assert time.perf_counter() - started < 60
+    text = out.read_text()
+    assert text.count("<li>loss ") == 100 and "and 19,900 more" in text

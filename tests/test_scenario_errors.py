@@ -213,3 +213,189 @@ def test_fuzz_raw_text_raises_only_scenario_errors(write_yaml: WriteYaml, text: 
         load_scenario(write_yaml(MINIMAL + text))
     except ScenarioError as exc:
         assert exc.problems
+
+
+# ---------------------------------------------------------------- unreadable files
+
+
+def test_a_control_character_is_a_problem_on_its_line(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL.replace("count: 10", "count: 1\x000"))))
+    assert p.line == 4 and "U+0000 is not allowed" in p.message
+
+
+def test_deep_nesting_is_refused_before_anything_recurses(write_yaml: WriteYaml) -> None:
+    p = only(problems_of(write_yaml(MINIMAL + "expect: " + "[" * 5000 + "]" * 5000 + "\n")))
+    assert p.line == 8 and "nested deeper than" in p.message
+
+
+def test_deep_block_nesting_is_refused_too(write_yaml: WriteYaml) -> None:
+    deep = "".join(f"{'  ' * i}k{i}:\n" for i in range(60)) + "  " * 60 + "v\n"
+    p = only(problems_of(write_yaml(deep)))
+    assert "nested deeper than" in p.message
+
+
+def test_alias_expansion_bomb_is_refused(write_yaml: WriteYaml) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    p = only(problems_of(write_yaml("\n".join(lines) + "\n")))
+    assert "more than" in p.message and "aliases" in p.message
+
+
+def test_a_small_alias_is_still_fine(write_yaml: WriteYaml) -> None:
+    text = MINIMAL.replace("name: minimal", "name: &n minimal") + "description: *n\n"
+    assert load_scenario(write_yaml(text)).description == "minimal"
+
+
+def test_non_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(MINIMAL.replace("minimal", "caf\xe9").encode("latin-1"))
+    p = only(problems_of(path))
+    assert p.line == 1 and "not UTF-8" in p.message and "0xe9" in p.message
+
+
+def test_a_directory_is_named_as_such(tmp_path: Path) -> None:
+    p = only(problems_of(tmp_path))
+    assert p.line == 0 and "is a directory" in p.message
+
+
+def test_an_oversized_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(MINIMAL + "#" * 2_000_000 + "\n")
+    p = only(problems_of(path))
+    assert "over 1,000,000 bytes" in p.message
+
+
+def test_policy_file_reader_never_recurses_either(write_yaml: WriteYaml) -> None:
+    path = write_yaml("policies: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ScenarioError) as info:
+        load_policy_file(path)
+    assert "nested deeper than" in info.value.problems[0].message
+
+
+# ---------------------------------------------------------------- bounds the model honours
+
+_POISSON = MINIMAL.replace(
+    "  count: 10\n  arrival: {kind: burst, at_s: 1}",
+    "  arrival: {kind: poisson, schedule: [{from_s: 0, rate_per_s: 10}]}",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "rule"),
+    [
+        # each of these once crashed, hung or exhausted memory in `run`
+        (
+            MINIMAL + "service: {service_time: {kind: constant, value_s: 0}}\n",
+            "service.service_time",
+            "mean must be > 0",
+        ),
+        (
+            MINIMAL + "service: {service_time: {kind: lognormal, median_s: 1, sigma: 40}}\n",
+            "service.service_time.sigma",
+            "must be <= 10",
+        ),
+        (
+            MINIMAL.replace("count: 10", "count: 10\n  request_timeout_s: 1e30"),
+            "clients.request_timeout_s",
+            "must be <= 604800",
+        ),
+        (MINIMAL.replace("duration_s: 60", "duration_s: 1e9"), "duration_s", "must be <= 604800"),
+        (
+            _POISSON.replace("rate_per_s: 10", "rate_per_s: 1e9"),
+            "clients.arrival.schedule[0].rate_per_s",
+            "must be <= 1e+06",
+        ),
+        (
+            _POISSON.replace("rate_per_s: 10", "rate_per_s: 1e6"),
+            "clients.arrival",
+            "60,000,000 arrivals expected; at most 5,000,000",
+        ),
+        (
+            MINIMAL + "service: {autoscale: {max_instances: 2, interval_s: 1e-9}}\n",
+            "service.autoscale.interval_s",
+            "must be >= 0.001",
+        ),
+        (MINIMAL.replace("count: 10", "count: 1000000000"), "clients.count", "must be <= 5e+06"),
+        (
+            MINIMAL + "faults: [{kind: stream_drop, start_s: 0, end_s: 60, every_s: 0.000001}]\n",
+            "faults[0].every_s",
+            "must be >= 0.001",
+        ),
+        (
+            MINIMAL + "faults: [{kind: stream_drop, start_s: 0, end_s: 60, every_s: 0.0001}]\n",
+            "faults[0].every_s",
+            "must be >= 0.001",
+        ),
+        (
+            MINIMAL + "faults: [{kind: stream_drop, start_s: 0, end_s: 60, every_s: 0.001}]\n",
+            "",
+            "",
+        ),
+        (MINIMAL + "bucket_s: 1e-7\n", "bucket_s", "must be >= 0.001"),
+        (
+            MINIMAL.replace("duration_s: 60", "duration_s: 600000") + "bucket_s: 0.001\n",
+            "bucket_s",
+            "at most 1,000,000: raise bucket_s",
+        ),
+        (MINIMAL.replace("name: minimal", "name: ../../etc"), "name", "must match"),
+        (
+            MINIMAL + "faults:\n" + "  - {kind: loss, start_s: 1, end_s: 2}\n" * 1001,
+            "faults",
+            "has 1,001 items; at most 1,000",
+        ),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else None,
+)
+def test_values_past_what_the_model_can_honour_are_refused(
+    write_yaml: WriteYaml, text: str, path: str, rule: str
+) -> None:
+    if not path:  # 60,000 cuts: within bounds
+        load_scenario(write_yaml(text))
+        return
+    p = only(problems_of(write_yaml(text)))
+    assert p.path == path and rule in p.message, p
+    assert p.line > 0
+
+
+def test_stream_cuts_over_every_fault_are_bounded(write_yaml: WriteYaml) -> None:
+    text = MINIMAL.replace("duration_s: 60", "duration_s: 600") + (
+        "faults: [{kind: stream_drop, start_s: 0, end_s: 600, every_s: 0.005}]\n"
+    )
+    p = only(problems_of(write_yaml(text)))
+    assert p.path == "faults[0].every_s" and "120,000 instants; at most 100,000" in p.message
+
+
+def test_every_number_in_the_schema_has_an_upper_bound() -> None:
+    """What `herdlab schema` prints states every bound: no number without a maximum
+    (except expectations' min/max, which bound results, not the model)."""
+    from sim.scenario.grammar import json_schema
+    from sim.scenario.schema import SCENARIO
+
+    unbounded: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("number", "integer") and "maximum" not in node:
+                unbounded.append(where)
+            if (
+                node.get("type") == "array"
+                and "maxItems" not in node
+                and "enum" not in str(node.get("items", {}))
+            ):
+                unbounded.append(where + "[]")
+            for k, v in node.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+
+    walk(json_schema(SCENARIO), "")
+    assert all(".expect." in w for w in unbounded), unbounded
+
+
+def test_plain_exponent_numbers_read_as_numbers(write_yaml: WriteYaml) -> None:
+    """YAML 1.1 reads 1e3 as a string; YAML 1.2 and every user read it as 1000."""
+    s = load_scenario(write_yaml(MINIMAL.replace("duration_s: 60", "duration_s: 6e1")))
+    assert s.duration_s == 60.0
+    p = only(problems_of(write_yaml(MINIMAL.replace("duration_s: 60", "duration_s: '6e1'"))))
+    assert "expected a number, got '6e1'" in p.message

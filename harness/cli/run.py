@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from sim.scenario.model import Scenario
 
 
+MAX_SEED = 2**63 - 1  # as the scenario's seed (sim/scenario/schema.py)
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="simulate a scenario and write results (and a report)")
     p.add_argument("scenario", metavar="SCENARIO")
@@ -60,6 +63,12 @@ def add_parser(sub: Any) -> None:
         help="real mode: reuse connections (default: one per request, as in the model);"
         " about half the CPU per request",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the cost estimate exceeds this machine's memory or the time"
+        " ceiling (sim mode)",
+    )
     p.set_defaults(func=main)
 
 
@@ -81,10 +90,14 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.replications < 1:
         return usage_error("--replications must be >= 1")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        return usage_error(f"--seed must be within 0..{MAX_SEED}, got {args.seed}")
     if args.mode == "real":
         return _run_real(args, scenario, policies)
     if args.keep_alive or args.scale != 1.0:
         return usage_error("--keep-alive and --scale apply to --mode real only")
+    if _refused_by_cost(args, scenario, policies):
+        return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -107,6 +120,35 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
     return _print_and_report(title, record, out_dir, args.no_report)
+
+
+def _refused_by_cost(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> bool:
+    """Estimate the run's cost; True (after saying why) when it would exceed this machine
+    and ``--force`` was not given."""
+    from sim.cost import Limits, estimate, refusals
+    from sim.scenario.errors import Problem
+    from sim.scenario.grammar import line_of
+
+    cost = estimate(scenario, policies, args.replications)
+    if not args.quiet:
+        print(f"estimate: {cost.describe()}", file=sys.stderr, flush=True)
+    found = refusals(cost, Limits.of_this_machine())
+    if not found:
+        return False
+    problems = [
+        Problem(scenario.source, line_of(scenario.lines, r.knob.path), r.knob.path, r.message)
+        for r in found
+    ]
+    if args.force:
+        for p in problems:
+            print(f"{p} (--force: running anyway)", file=sys.stderr)
+        return False
+    report_problems(problems)
+    print(
+        f"refused before running: {cost.describe()}; --force runs it anyway",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _print_and_report(title: str, record: dict[str, Any], out_dir: Path, no_report: bool) -> int:

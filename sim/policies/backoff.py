@@ -1,6 +1,6 @@
 """Backoff and jitter: how long a client waits before retry number ``n`` (n = 1, 2, ...).
 
-Formulas (``../shared/reference/policies-and-faults.md``; herdlab numbers retries
+Formulas (``docs/policies-and-faults.md``; herdlab numbers retries
 from 1, so the first retry waits ``base``: the seed plan's ``attempt`` and the
 2015 AWS post's ``attempt`` both count from 0, gRPC A6 writes ``n-1``)::
 

@@ -1,6 +1,6 @@
 """What happened to one attempt, and whether a policy may retry it.
 
-The seed plan's table (``../shared/reference/seed-system.md``): retry HTTP 5xx,
+The seed plan's table (``docs/policies-and-faults.md``, "The seed plan"): retry HTTP 5xx,
 network timeouts, ``ECONNRESET`` and ``ETIMEDOUT``; never retry 4xx, 401 or 403;
 429 follows its own rule (the server's ``Retry-After`` hint).
 """

@@ -32,8 +32,9 @@ def _reconnect(jitter: Jitter) -> ReconnectPolicy:
 
 
 def seed_default() -> Policy:
-    """The seed plan (seed-system.md): 3 retries, delay min(1 s * 2^attempt, 30 s) ±10%;
-    retry 5xx, timeouts and resets, never 4xx; SSE reconnect 3 attempts, 1 s base, 10 s max."""
+    """The seed plan (docs/policies-and-faults.md): 3 retries, delay
+    min(1 s * 2^attempt, 30 s) ±10%; retry 5xx, timeouts and resets, never 4xx;
+    SSE reconnect 3 attempts, 1 s base, 10 s max."""
     return Policy(
         name="seed-default",
         retry=RetryPolicy(

@@ -8,6 +8,7 @@ carries the line it stands on; it reports all problems, never just the first.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ import yaml
 from sim.scenario.errors import Problem, did_you_mean
 
 _MISSING: Any = object()
+_YAML12_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
+"""A plain scalar YAML 1.1 leaves a string (``1e30``, ``2E-3``) but YAML 1.2 reads as a float."""
 RECORD_DEFAULTS: Any = object()
 """A field default meaning: the record's own field defaults, as if given as ``{}``."""
 
@@ -39,6 +42,9 @@ class Number(Spec):
 @dataclass(frozen=True)
 class String(Spec):
     choices: tuple[str, ...] = ()
+    max_length: int | None = None
+    pattern: str | None = None
+    """A regular expression the whole string must match (JSON Schema dialect)."""
     doc: str = ""
 
 
@@ -57,6 +63,7 @@ class Nullable(Spec):
 class ListOf(Spec):
     item: Spec
     min_items: int = 0
+    max_items: int | None = None
     doc: str = ""
 
 
@@ -111,12 +118,7 @@ class Checker:
 
     def line_of(self, path: str) -> int:
         """The line of ``path`` or of its nearest recorded ancestor."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.lines.get("", 1)
+        return line_of(self.lines, path)
 
     def check(self, node: yaml.Node, spec: Spec, path: str) -> Any:
         """The plain value of ``node`` if it fits ``spec``; ``_MISSING`` after a problem."""
@@ -166,8 +168,18 @@ class Checker:
                     + did_you_mean(value, spec.choices),
                 )
                 return _MISSING
+            if spec.max_length is not None and len(value) > spec.max_length:
+                self.problem(
+                    node, path, f"is {len(value):,} characters long; at most {spec.max_length:,}"
+                )
+                return _MISSING
+            if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+                self.problem(node, path, f"{value!r} must match {spec.pattern} ({spec.doc})")
+                return _MISSING
             return value
         assert isinstance(spec, Number)
+        if isinstance(value, str) and node.style is None and _YAML12_FLOAT.fullmatch(value):
+            value = float(value)  # 1e30: YAML 1.2 (and every reader) takes it as a number
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(node, path, f"expected {_type_name(spec)}, got {value!r}")
             return _MISSING
@@ -194,6 +206,11 @@ class Checker:
             return _MISSING
         if len(node.value) < spec.min_items:
             self.problem(node, path, f"needs at least {spec.min_items} item(s)")
+        if spec.max_items is not None and len(node.value) > spec.max_items:
+            self.problem(
+                node, path, f"has {len(node.value):,} items; at most {spec.max_items:,} allowed"
+            )
+            return _MISSING
         return [self.check(item, spec.item, f"{path}[{i}]") for i, item in enumerate(node.value)]
 
     def _mapping_items(self, node: yaml.Node, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -261,6 +278,16 @@ class Checker:
         value = self._record(node, spec.variants[tag], path, skip=spec.tag)
         value[spec.tag] = tag
         return value
+
+
+def line_of(lines: Mapping[str, int], path: str) -> int:
+    """The line of ``path`` in ``lines`` or of its nearest recorded ancestor."""
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return lines.get("", 1)
 
 
 def complete(value: Any) -> bool:
@@ -333,6 +360,10 @@ def json_schema(spec: Spec) -> dict[str, Any]:
         out = {"type": "string"}
         if spec.choices:
             out["enum"] = list(spec.choices)
+        if spec.max_length is not None:
+            out["maxLength"] = spec.max_length
+        if spec.pattern is not None:
+            out["pattern"] = f"^(?:{spec.pattern})$"
     elif isinstance(spec, Boolean):
         out = {"type": "boolean"}
     elif isinstance(spec, Nullable):
@@ -341,6 +372,8 @@ def json_schema(spec: Spec) -> dict[str, Any]:
         out = {"type": "array", "items": json_schema(spec.item)}
         if spec.min_items:
             out["minItems"] = spec.min_items
+        if spec.max_items is not None:
+            out["maxItems"] = spec.max_items
     elif isinstance(spec, Record):
         out = _record_schema(spec)
     elif isinstance(spec, Tagged):

@@ -25,38 +25,169 @@ from sim.policies.presets import PRESETS, preset
 from sim.scenario import model as m
 from sim.scenario.errors import Problem, ScenarioError, did_you_mean
 from sim.scenario.grammar import MISSING, Checker, Record, complete
-from sim.scenario.schema import POLICY_FILE, SCENARIO
+from sim.scenario.schema import (
+    MAX_BUCKETS,
+    MAX_CLIENTS,
+    MAX_STREAM_CUTS,
+    POLICY_FILE,
+    SCENARIO,
+)
 
 T = TypeVar("T")
 
 
-def _parse(path: Path, spec: Record) -> tuple[Any, Checker, bytes]:
-    """Read and grammar-check one file; raise ScenarioError on any problem."""
+MAX_FILE_BYTES = 1_000_000
+"""A scenario is a few KB; anything this big is the wrong file (or /dev/zero)."""
+MAX_DEPTH = 20
+"""Nesting levels a file may have; the grammar's deepest path needs 5."""
+MAX_NODES = 200_000
+"""Values a file may hold, aliases counted as the copies they stand for (so a
+"billion laughs" file is refused before anything walks it)."""
+
+
+def _read_text(path: Path) -> tuple[str, bytes]:
+    """The file's bytes and its UTF-8 text; ScenarioError when it cannot be had."""
     name = str(path)
+    if path.is_dir():
+        raise ScenarioError([Problem(name, 0, "", "is a directory, not a scenario file")])
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ScenarioError([Problem(name, 0, "", f"cannot read the file: {reason}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
         raise ScenarioError(
-            [Problem(name, 0, "", f"cannot read the file: {exc.strerror}")]
-        ) from None
+            [
+                Problem(
+                    name,
+                    0,
+                    "",
+                    f"the file is over {MAX_FILE_BYTES:,} bytes; a scenario file is a few KB"
+                    " (is this the right file?)",
+                )
+            ]
+        )
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8"), raw
     except UnicodeDecodeError as exc:
-        raise ScenarioError([Problem(name, 0, "", f"not UTF-8 text: {exc.reason}")]) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start]
+        raise ScenarioError(
+            [
+                Problem(
+                    name,
+                    line,
+                    "",
+                    f"not UTF-8 text: byte 0x{byte:02x} at column {column} cannot be decoded"
+                    f" ({exc.reason}); save the file as UTF-8",
+                )
+            ]
+        ) from None
+
+
+def _yaml_problem(name: str, text: str, exc: Exception) -> Problem:
+    """A problem for an error PyYAML raised while reading ``text``."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        # raised for a character YAML does not allow anywhere (NUL, other controls)
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return Problem(
+            name,
+            line,
+            "",
+            f"character U+{ord(char):04X} is not allowed in YAML"
+            " (only tab, newline and printable characters)",
+        )
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = exc.problem or exc.context or "malformed YAML"
+        return Problem(name, line, "", f"malformed YAML: {what}")
+    return Problem(name, 1, "", f"malformed YAML: {exc}")
+
+
+def _check_shape(name: str, text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and more than MAX_NODES values, from the
+    parser's events (an iterative pass), before the recursive composer sees the file."""
     loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        what = exc.problem or exc.context or "malformed YAML"
-        raise ScenarioError([Problem(name, line, "", f"malformed YAML: {what}")]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(name, 0, "", f"malformed YAML: {exc}")]) from None
+        depth = 0
+        total = 0
+        anchored: dict[str, int] = {}  # anchor -> values it stands for
+        open_at: list[tuple[str | None, int]] = []  # per open collection: anchor, total then
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            line = event.start_mark.line + 1 if event.start_mark is not None else 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ScenarioError(
+                        [
+                            Problem(
+                                name,
+                                line,
+                                "",
+                                f"nested deeper than {MAX_DEPTH} levels; a scenario needs"
+                                " at most 5",
+                            )
+                        ]
+                    )
+                open_at.append((event.anchor, total))
+                total += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+                anchor, before = open_at.pop()
+                if anchor is not None:
+                    anchored[anchor] = total - before
+            elif isinstance(event, yaml.ScalarEvent):
+                total += 1
+                if event.anchor is not None:
+                    anchored[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                # an unknown alias counts 1: the composer reports it
+                total += anchored.get(event.anchor or "", 1)
+            if total > MAX_NODES:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            name,
+                            line,
+                            "",
+                            f"the file holds more than {MAX_NODES:,} values (aliases counted"
+                            " as copies); a scenario holds a few hundred",
+                        )
+                    ]
+                )
     finally:
         loader.dispose()
+
+
+def _read_node(path: Path) -> tuple[yaml.Node, str, bytes]:
+    """The YAML node tree of one file; ScenarioError (with a line where one applies)
+    for anything that keeps it from being read: never another exception."""
+    name = str(path)
+    text, raw = _read_text(path)
+    try:
+        _check_shape(name, text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise ScenarioError([_yaml_problem(name, text, exc)]) from None
+    except RecursionError:  # pragma: no cover - _check_shape bounds the nesting first
+        raise ScenarioError([Problem(name, 1, "", "nested too deeply to read")]) from None
     if node is None:
         raise ScenarioError([Problem(name, 1, "", "the file is empty")])
+    return node, name, raw
+
+
+def _parse(path: Path, spec: Record) -> tuple[Any, Checker, bytes]:
+    """Read and grammar-check one file; raise ScenarioError on any problem."""
+    node, name, raw = _read_node(path)
     checker = Checker(name, yaml.SafeLoader(""))
     try:
         value = checker.check(node, spec, "")
@@ -206,6 +337,53 @@ class _Builder:
             instances=f.get("instances", 0),
         )
 
+    def bounds(
+        self,
+        duration_s: float,
+        bucket_s: float | None,
+        clients: m.Clients,
+        service: m.Service,
+        faults: list[m.Fault],
+    ) -> None:
+        """Rules across fields that keep a run within what the model can hold; each
+        bound is named in the schema (``sim/scenario/schema.py``)."""
+        if not service.service_time.mean_s > 0:
+            self.problem(
+                "service.service_time",
+                "its mean must be > 0: a job that takes no time gives the service"
+                " unbounded capacity",
+            )
+        horizon_s = duration_s + clients.job_timeout_s + clients.request_timeout_s + 1.0
+        buckets = horizon_s / bucket_s if bucket_s is not None else 0.0
+        if bucket_s is not None and buckets > MAX_BUCKETS:
+            self.problem(
+                "bucket_s",
+                f"the run's horizon ({horizon_s:g} s: duration_s + clients.job_timeout_s +"
+                f" clients.request_timeout_s + 1 s) holds {buckets:,.0f} buckets of"
+                f" {bucket_s:g} s; at most {MAX_BUCKETS:,}: raise bucket_s or shorten"
+                " the horizon",
+            )
+        expected = expected_arrivals(clients.arrival, duration_s)
+        if expected > MAX_CLIENTS:
+            self.problem(
+                "clients.arrival",
+                f"{expected:,.0f} arrivals expected; at most {MAX_CLIENTS:,} (clients.count"
+                " only cuts them short, they are all drawn): lower the rates",
+            )
+        cuts = 0.0
+        for f in faults:
+            if f.kind is m.FaultKind.STREAM_DROP:
+                cuts += 1 if f.every_s is None else math.ceil((f.end_s - f.start_s) / f.every_s)
+        if cuts > MAX_STREAM_CUTS:
+            first = next(
+                i for i, f in enumerate(faults) if f.kind is m.FaultKind.STREAM_DROP and f.every_s
+            )
+            self.problem(
+                f"faults[{first}].every_s",
+                f"stream_drop faults cut streams at {cuts:,.0f} instants; at most"
+                f" {MAX_STREAM_CUTS:,}: raise every_s",
+            )
+
     # ------------------------------------------------------------ policies
 
     def backoff(self, base: Backoff, b: dict[str, Any], path: str) -> Backoff | None:
@@ -343,6 +521,22 @@ class _Builder:
         return tuple(out)
 
 
+def expected_arrivals(arrival: m.Arrival, duration_s: float) -> float:
+    """Open-loop arrivals drawn up front: the mean of the Poisson count(s) drawn (a
+    ramp draws at its peak rate and thins); 0 for burst and closed loops."""
+    if isinstance(arrival, m.Poisson):
+        steps = arrival.schedule
+        total = 0.0
+        for i, step in enumerate(steps):
+            end_s = min(steps[i + 1].from_s if i + 1 < len(steps) else duration_s, duration_s)
+            total += step.rate_per_s * max(0.0, end_s - step.from_s)
+        return total
+    if isinstance(arrival, m.Ramp):
+        peak = max(arrival.from_rate_per_s, arrival.to_rate_per_s)
+        return peak * max(0.0, arrival.end_s - arrival.start_s)
+    return 0.0
+
+
 def load_scenario(path: str | Path) -> m.Scenario:
     """Load one scenario file; raise ScenarioError listing every problem in it."""
     path = Path(path)
@@ -374,6 +568,9 @@ def load_scenario(path: str | Path) -> m.Scenario:
                 f"faults[{i}].instances",
                 f"a capacity drop must leave fewer than service.instances ({service.instances})",
             )
+    if duration_s is not None and clients is not None and service is not None:
+        bucket_s = v["bucket_s"] if complete(v["bucket_s"]) else None
+        b.bounds(duration_s, bucket_s, clients, service, faults)
     raw_policies = v.get("policies")
     raw_policies = raw_policies if isinstance(raw_policies, list) else []
     policies = b.policies(raw_policies, "policies")
@@ -398,17 +595,17 @@ def load_scenario(path: str | Path) -> m.Scenario:
         expect=expect,
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        lines=dict(checker.lines),
     )
 
 
 def load_policy_file(path: str | Path) -> tuple[Policy, ...]:
     """Policies from a file: a scenario's ``policies`` or a file holding only ``policies:``."""
     path = Path(path)
-    try:
-        top = yaml.safe_load(path.read_bytes())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        top = None  # _parse below reports it properly
-    if isinstance(top, dict) and set(top) - {"policies"}:
+    node, _, _ = _read_node(path)
+    if isinstance(node, yaml.MappingNode) and any(
+        not (isinstance(k, yaml.ScalarNode) and k.value == "policies") for k, _ in node.value
+    ):
         return load_scenario(path).policies
     v, checker, _ = _parse(path, POLICY_FILE)
     b = _Builder(checker)

@@ -6,7 +6,8 @@ below is set by the loader.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sim.distributions import Distribution
@@ -235,6 +236,8 @@ class Scenario:
     expect: tuple[Expectation, ...]
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """The line of every key in the file (``clients.count`` -> 4), for messages."""
 
     def policy(self, name: str) -> Policy:
         for p in self.policies:

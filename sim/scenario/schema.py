@@ -19,10 +19,37 @@ from sim.scenario.grammar import (
 )
 from sim.scenario.model import FaultKind
 
-SECONDS = Number(minimum=0, doc="seconds")
-POSITIVE_SECONDS = Number(exclusive_minimum=0, doc="seconds, > 0")
+# Bounds the model can honour. Each is far past any real scenario and short of where
+# the model breaks (a float overflows, a list cannot be allocated, a loop never ends);
+# what a scenario costs as a whole (events, memory) is the cost estimate's concern
+# (sim/cost.py), checked by `herdlab run` before it starts.
+MAX_TIME_S = 7 * 86_400.0
+"""A week: the longest duration, timeout, delay or mean the model takes."""
+MIN_PERIOD_S = 0.001
+"""The shortest period of anything that repeats on its own (bucket, autoscaler tick,
+stream cut): one millisecond, so a typo like 1e-9 cannot make a run that never ends."""
+MAX_CLIENTS = 5_000_000
+"""Clients (jobs) one run can hold: about 0.5 KB each while running."""
+MAX_RATE_PER_S = 1_000_000.0
+MAX_INSTANCES = 10_000
+MAX_CONCURRENCY = 10_000
+MAX_BUCKETS = 1_000_000
+"""Time-series buckets over a run's horizon (duration + job timeout + request timeout
++ 1 s): about 0.3 KB each while running, a row each in the CSV."""
+MAX_STREAM_CUTS = 100_000
+"""Instants at which stream_drop faults cut streams, over all of them."""
+MAX_FAULTS = 1_000
+MAX_POLICIES = 100
+MAX_ATTEMPTS = 10_000
+MAX_SIGMA = 10.0
+"""A lognormal's sigma: exp(sigma^2 / 2), its mean over its median, stays finite."""
+
+SECONDS = Number(minimum=0, maximum=MAX_TIME_S, doc="seconds, 0 to a week")
+POSITIVE_SECONDS = Number(exclusive_minimum=0, maximum=MAX_TIME_S, doc="seconds, > 0, up to a week")
+PERIOD_SECONDS = Number(minimum=MIN_PERIOD_S, maximum=MAX_TIME_S, doc="seconds, 1 ms to a week")
 PROBABILITY = Number(minimum=0, maximum=1)
-COUNT = Number(integer=True, minimum=1)
+COUNT = Number(integer=True, minimum=1, maximum=1_000_000)
+RATE_PER_S = Number(minimum=0, maximum=MAX_RATE_PER_S, doc="per second, up to 1,000,000")
 
 METRICS = (
     "success_rate",
@@ -56,7 +83,7 @@ DISTRIBUTION = Tagged(
         "lognormal": Record(
             {
                 "median_s": Field(POSITIVE_SECONDS, required=True),
-                "sigma": Field(Number(minimum=0), required=True),
+                "sigma": Field(Number(minimum=0, maximum=MAX_SIGMA), required=True),
             }
         ),
         "uniform": Record(
@@ -84,10 +111,11 @@ ARRIVAL = Tagged(
                         Record(
                             {
                                 "from_s": Field(SECONDS, required=True),
-                                "rate_per_s": Field(Number(minimum=0), required=True),
+                                "rate_per_s": Field(RATE_PER_S, required=True),
                             }
                         ),
                         min_items=1,
+                        max_items=10_000,
                     ),
                     required=True,
                     doc="rate steps; each holds from from_s until the next",
@@ -98,8 +126,8 @@ ARRIVAL = Tagged(
             {
                 "start_s": Field(SECONDS, required=True),
                 "end_s": Field(SECONDS, required=True),
-                "from_rate_per_s": Field(Number(minimum=0), required=True),
-                "to_rate_per_s": Field(Number(minimum=0), required=True),
+                "from_rate_per_s": Field(RATE_PER_S, required=True),
+                "to_rate_per_s": Field(RATE_PER_S, required=True),
             }
         ),
         "closed": Record({"think": Field(DISTRIBUTION, required=True)}),
@@ -109,9 +137,10 @@ ARRIVAL = Tagged(
 CLIENTS = Record(
     {
         "count": Field(
-            Nullable(COUNT),
+            Nullable(Number(integer=True, minimum=1, maximum=MAX_CLIENTS)),
             default=None,
-            doc="burst/closed: how many clients; poisson/ramp: at most (null: unbounded)",
+            doc="burst/closed: how many clients; poisson/ramp: at most (null: no limit but"
+            " the arrivals'); up to 5,000,000",
         ),
         "arrival": Field(ARRIVAL, required=True),
         "job_timeout_s": Field(POSITIVE_SECONDS, default=120.0, doc="a job's deadline"),
@@ -121,6 +150,8 @@ CLIENTS = Record(
     }
 )
 
+INSTANCES = Number(integer=True, minimum=1, maximum=MAX_INSTANCES)
+
 SERVICE = Record(
     {
         "kind": Field(
@@ -128,16 +159,26 @@ SERVICE = Record(
             default="job",
             doc="job: create + stream; rpc: synchronous call (metastability); occ: AWS 2015",
         ),
-        "instances": Field(COUNT, default=1),
-        "concurrency": Field(COUNT, default=80, doc="requests one instance serves at once"),
-        "queue_limit": Field(Number(integer=True, minimum=0), default=100),
-        "service_time": Field(DISTRIBUTION, default={"kind": "exponential", "mean_s": 1.0}),
+        "instances": Field(INSTANCES, default=1),
+        "concurrency": Field(
+            Number(integer=True, minimum=1, maximum=MAX_CONCURRENCY),
+            default=80,
+            doc="requests one instance serves at once",
+        ),
+        "queue_limit": Field(Number(integer=True, minimum=0, maximum=MAX_CLIENTS), default=100),
+        "service_time": Field(
+            DISTRIBUTION,
+            default={"kind": "exponential", "mean_s": 1.0},
+            doc="a job's work; its mean must be > 0 (capacity is slots / mean)",
+        ),
         "retry_after_s": Field(Nullable(SECONDS), default=None),
         "rate_limit": Field(
             Nullable(
                 Record(
                     {
-                        "rate_per_s": Field(Number(exclusive_minimum=0), required=True),
+                        "rate_per_s": Field(
+                            Number(exclusive_minimum=0, maximum=MAX_RATE_PER_S), required=True
+                        ),
                         "burst": Field(COUNT, default=1),
                         "retry_after_s": Field(Nullable(SECONDS), default=None),
                     }
@@ -149,18 +190,18 @@ SERVICE = Record(
             Nullable(
                 Record(
                     {
-                        "max_instances": Field(COUNT, required=True),
+                        "max_instances": Field(INSTANCES, required=True),
                         "cold_start_s": Field(SECONDS, default=5.0),
                         "target_utilization": Field(
                             Number(exclusive_minimum=0, maximum=1), default=0.6
                         ),
-                        "interval_s": Field(POSITIVE_SECONDS, default=1.0),
+                        "interval_s": Field(PERIOD_SECONDS, default=1.0),
                     }
                 )
             ),
             default=None,
         ),
-        "progress_events": Field(Number(integer=True, minimum=0), default=10),
+        "progress_events": Field(Number(integer=True, minimum=0, maximum=1_000_000), default=10),
         "store_on_outage": Field(String(("degrade", "fail")), default="degrade"),
         "stream_retry_s": Field(
             Nullable(SECONDS), default=None, doc="the SSE retry: hint the server sends"
@@ -197,13 +238,18 @@ FAULT = Tagged(
             {
                 **_WINDOW,
                 "fraction": Field(PROBABILITY, default=1.0),
-                "every_s": Field(Nullable(POSITIVE_SECONDS), default=None),
+                "every_s": Field(Nullable(PERIOD_SECONDS), default=None),
             },
             doc="cut open SSE streams at start_s (and every every_s)",
         ),
         FaultKind.STORE_OUTAGE.value: Record(_WINDOW, doc="the job store (Redis) is down"),
         FaultKind.CAPACITY_DROP.value: Record(
-            {**_WINDOW, "instances": Field(Number(integer=True, minimum=0), required=True)}
+            {
+                **_WINDOW,
+                "instances": Field(
+                    Number(integer=True, minimum=0, maximum=MAX_INSTANCES), required=True
+                ),
+            }
         ),
         FaultKind.ERRORS.value: Record(
             {
@@ -219,7 +265,7 @@ BACKOFF = Record(
     {
         "kind": Field(String(tuple(k.value for k in BackoffKind))),
         "base_s": Field(SECONDS),
-        "multiplier": Field(Number(minimum=1)),
+        "multiplier": Field(Number(minimum=1, maximum=1000)),
         "cap_s": Field(SECONDS),
         "jitter": Field(String(tuple(j.value for j in Jitter))),
         "jitter_ratio": Field(PROBABILITY),
@@ -240,22 +286,22 @@ BUDGET = Tagged(
     {
         "grpc": Record(
             {
-                "max_tokens": Field(Number(exclusive_minimum=0)),
-                "token_ratio": Field(Number(exclusive_minimum=0)),
+                "max_tokens": Field(Number(exclusive_minimum=0, maximum=1e9)),
+                "token_ratio": Field(Number(exclusive_minimum=0, maximum=1e9)),
             }
         ),
         "aws": Record(
             {
-                "initial_tokens": Field(Number(minimum=0)),
-                "retry_cost": Field(Number(exclusive_minimum=0)),
-                "timeout_cost": Field(Number(exclusive_minimum=0)),
-                "success_increment": Field(Number(minimum=0)),
+                "initial_tokens": Field(Number(minimum=0, maximum=1e9)),
+                "retry_cost": Field(Number(exclusive_minimum=0, maximum=1e9)),
+                "timeout_cost": Field(Number(exclusive_minimum=0, maximum=1e9)),
+                "success_increment": Field(Number(minimum=0, maximum=1e9)),
             }
         ),
         "ratio": Record(
             {
                 "percent": Field(Number(minimum=0, maximum=10)),
-                "min_retries_per_s": Field(Number(minimum=0)),
+                "min_retries_per_s": Field(RATE_PER_S),
                 "window_s": Field(POSITIVE_SECONDS),
             }
         ),
@@ -265,19 +311,22 @@ BUDGET = Tagged(
 BREAKER = Record(
     {
         "failure_rate": Field(Number(exclusive_minimum=0, maximum=1)),
-        "window_calls": Field(COUNT),
-        "min_calls": Field(COUNT),
+        "window_calls": Field(Number(integer=True, minimum=1, maximum=100_000)),
+        "min_calls": Field(Number(integer=True, minimum=1, maximum=100_000)),
         "open_s": Field(SECONDS),
-        "half_open_probes": Field(COUNT),
+        "half_open_probes": Field(Number(integer=True, minimum=1, maximum=100_000)),
     }
 )
 
 RETRY = Record(
     {
-        "max_attempts": Field(COUNT, doc="counts the first attempt"),
+        "max_attempts": Field(
+            Number(integer=True, minimum=1, maximum=MAX_ATTEMPTS),
+            doc="counts the first attempt; up to 10,000",
+        ),
         "backoff": Field(BACKOFF),
-        "retry_on": Field(ListOf(_RETRY_ON)),
-        "never_retry": Field(ListOf(_STATUS_PATTERN)),
+        "retry_on": Field(ListOf(_RETRY_ON, max_items=1_000)),
+        "never_retry": Field(ListOf(_STATUS_PATTERN, max_items=1_000)),
         "honour_retry_after": Field(Boolean()),
         "retry_after_cap_s": Field(SECONDS),
         "deadline_s": Field(Nullable(POSITIVE_SECONDS)),
@@ -288,7 +337,10 @@ RETRY = Record(
 
 RECONNECT = Record(
     {
-        "max_attempts": Field(Nullable(Number(integer=True, minimum=0))),
+        "max_attempts": Field(
+            Nullable(Number(integer=True, minimum=0, maximum=MAX_ATTEMPTS)),
+            doc="per drop; null: until the job's deadline",
+        ),
         "backoff": Field(BACKOFF),
         "honour_server_retry": Field(Boolean()),
         "resume": Field(Boolean()),
@@ -297,7 +349,7 @@ RECONNECT = Record(
 
 POLICY_RECORD = Record(
     {
-        "name": Field(String(), required=True),
+        "name": Field(String(max_length=100), required=True),
         "base": Field(
             String(tuple(PRESETS)), doc="start from this preset; keys given here override it"
         ),
@@ -311,7 +363,7 @@ POLICY = NameOrRecord(String(tuple(PRESETS)), POLICY_RECORD, doc="a preset name 
 EXPECT = Record(
     {
         "metric": Field(String(METRICS), required=True),
-        "policy": Field(Nullable(String()), default=None, doc="null: every policy"),
+        "policy": Field(Nullable(String(max_length=100)), default=None, doc="null: every policy"),
         "min": Field(Nullable(Number()), default=None),
         "max": Field(Nullable(Number()), default=None),
     }
@@ -319,19 +371,33 @@ EXPECT = Record(
 
 SCENARIO = Record(
     {
-        "name": Field(String(), required=True),
-        "description": Field(String(), default=""),
-        "seed": Field(Number(integer=True, minimum=0), default=0),
+        "name": Field(
+            String(
+                max_length=100,
+                pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+                doc="letters, digits, '.', '_', '-': it names the output directory",
+            ),
+            required=True,
+        ),
+        "description": Field(String(max_length=10_000), default=""),
+        "seed": Field(Number(integer=True, minimum=0, maximum=2**63 - 1), default=0),
         "duration_s": Field(POSITIVE_SECONDS, required=True),
-        "bucket_s": Field(POSITIVE_SECONDS, default=0.1, doc="time-series bucket width"),
+        "bucket_s": Field(
+            PERIOD_SECONDS,
+            default=0.1,
+            doc="time-series bucket width; the run's horizon (duration + job and request"
+            " timeouts + 1 s) holds at most 1,000,000 buckets",
+        ),
         "clients": Field(CLIENTS, required=True),
         "service": Field(SERVICE, default=RECORD_DEFAULTS),
         "network": Field(NETWORK, default=RECORD_DEFAULTS),
-        "faults": Field(ListOf(FAULT), default=[]),
-        "policies": Field(ListOf(POLICY, min_items=1), required=True),
-        "expect": Field(ListOf(EXPECT), default=[]),
+        "faults": Field(ListOf(FAULT, max_items=MAX_FAULTS), default=[]),
+        "policies": Field(ListOf(POLICY, min_items=1, max_items=MAX_POLICIES), required=True),
+        "expect": Field(ListOf(EXPECT, max_items=1_000), default=[]),
     },
     doc="a herdlab scenario: one failure story",
 )
 
-POLICY_FILE = Record({"policies": Field(ListOf(POLICY, min_items=1), required=True)})
+POLICY_FILE = Record(
+    {"policies": Field(ListOf(POLICY, min_items=1, max_items=MAX_POLICIES), required=True)}
+)

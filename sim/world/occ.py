@@ -1,4 +1,4 @@
-"""The 2015 AWS optimistic-concurrency experiment (policies-and-faults.md).
+"""The 2015 AWS optimistic-concurrency experiment (docs/policies-and-faults.md).
 
 N clients each update one row once: read its version, write conditionally on it;
 a stale write fails, the client backs off and starts over. Each message takes one
