@@ -87,7 +87,7 @@ class FoldedNormal:
         return abs(float(rng.normal(self.mean, self.sd_s)))
 
     def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.abs(rng.normal(self.mean, self.sd_s, n))
+        return abs(rng.normal(self.mean, self.sd_s, n))  # ndarray.__abs__: np.absolute
 
     def describe(self) -> str:
         return f"|N({self.mean * 1000:g} ms, {self.sd_s * 1000:g} ms)|"
