@@ -10,9 +10,12 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    # numpy only for annotations here: a scenario is parsed (``herdlab validate``)
+    # without importing it; the world that draws from a Generator has it loaded anyway
+    import numpy as np
 
 
 class Distribution(Protocol):
@@ -37,6 +40,8 @@ class Constant:
         return self.value_s
 
     def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        import numpy as np  # not at import time: see the imports above
+
         return np.full(n, self.value_s)
 
     def describe(self) -> str:
@@ -82,7 +87,7 @@ class FoldedNormal:
         return abs(float(rng.normal(self.mean, self.sd_s)))
 
     def samples_s(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.abs(rng.normal(self.mean, self.sd_s, n))
+        return abs(rng.normal(self.mean, self.sd_s, n))  # ndarray.__abs__: np.absolute
 
     def describe(self) -> str:
         return f"|N({self.mean * 1000:g} ms, {self.sd_s * 1000:g} ms)|"

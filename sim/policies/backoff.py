@@ -26,9 +26,10 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: parsing a scenario does not import numpy
+    import numpy as np
 
 from sim.distributions import one_at_a_time
 

@@ -499,6 +499,9 @@ class JobClient:
             self._created(outcome)
 
 
+_SWEEP_MIN = 4096  # a small queue is never swept: the head's pops keep it short
+
+
 class Deadlines:
     """The job deadlines of every client on one timer.
 
@@ -511,12 +514,13 @@ class Deadlines:
     the head are dropped in bulk, so the timer fires only for deadlines that matter.
     """
 
-    __slots__ = ("env", "queue", "timer_at_s")
+    __slots__ = ("env", "queue", "sweep_at", "timer_at_s")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.queue: deque[JobClient] = deque()
         self.timer_at_s: float | None = None
+        self.sweep_at = _SWEEP_MIN  # the queue's length that calls for the next sweep
 
     def watch(self, client: JobClient) -> None:
         """Watch ``client`` from its start."""
@@ -525,8 +529,23 @@ class Deadlines:
         while queue and queue[0].closed:  # let ended clients go now, not at their deadline
             queue.popleft()
         queue.append(client)
+        if len(queue) >= self.sweep_at:
+            self._sweep()
         if self.timer_at_s is None:
             self._set_timer(client.deadline_s)
+
+    def _sweep(self) -> None:
+        """Let go of every ended client, not only those at the head.
+
+        One client still open at the head (a long job, or one that retried through an
+        outage) holds every client that started after it until it ends: in a herd of
+        10 million, tens of seconds of arrivals, millions of ended clients kept in memory
+        and scattered through the cache. Swept whenever the queue has doubled since the
+        last sweep, so each client is looked at a bounded number of times on average and
+        the queue holds at most about twice the clients still open.
+        """
+        self.queue = queue = deque(c for c in self.queue if not c.closed)
+        self.sweep_at = max(_SWEEP_MIN, 2 * len(queue))
 
     def clear(self) -> None:
         """The run is over: let go of every client still held."""

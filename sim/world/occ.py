@@ -4,21 +4,34 @@ N clients each update one row once: read its version, write conditionally on it;
 a stale write fails, the client backs off and starts over. Each message takes one
 network latency; the server does no other work. ``server_calls`` counts reads
 and writes: the "work" of the original post.
+
+:class:`OccClient` is event-driven, one method per message, on the world's
+:class:`~sim.world.events.Lane`: its messages change nothing the rest of the world
+reads except the row, the counters and ``in_flight``, which only the lane's own
+entries and the gauge sampler (a SimPy event, run in its place) read.
 """
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.world.client import call_client
-from sim.world.events import ClientGen
+from sim.world.client import Step as _Step
+from sim.world.client import next_step
+from sim.world.events import Lane
+from sim.world.metrics import JobOutcome
 
 if TYPE_CHECKING:
+    from sim.policies.policy import RetryRun
     from sim.world.run import World
 
 _OK = Outcome(status=200)
 _CONFLICT = Outcome(error=ErrorKind.CONFLICT)
+_LOCAL = Outcome(error=ErrorKind.LOCAL_REJECT)
+# read per try (Enum class attributes are slow to read on Python 3.11)
+_SUCCEEDED, _RETRYING, _DEADLINE = _Step.SUCCEEDED, _Step.RETRY, _Step.DEADLINE
+_COMPLETED, _TIMED_OUT = JobOutcome.COMPLETED, JobOutcome.TIMED_OUT
 
 
 class Row:
@@ -30,27 +43,107 @@ class Row:
         self.version = 0
 
 
-def occ_client(w: World, job_index: int, row: Row) -> ClientGen:
-    """Read, conditional write, back off on conflict, until the write wins."""
-    return call_client(w, job_index, lambda first: _read_then_write(w, row, first))
+class OccClient:
+    """One client: read, conditional write, back off on a conflict, until the write
+    wins (or the policy gives up, or the job's deadline comes).
 
+    Each message's latency is drawn when it is sent, as each step runs at its own
+    time: the same draws, in the same order, as a generator client waiting on SimPy
+    timeouts. Its end goes back to SimPy's queue (``Lane.in_world``), where the world
+    counts it and the run may end."""
 
-def _read_then_write(w: World, row: Row, first: bool) -> ClientGen:
-    """One try: read the version, then write conditionally on it. Returns the Outcome."""
-    env, rec, net = w.env, w.rec, w.network
-    sent_s = env.now
-    rec.count("offered_first" if first else "offered_retry", sent_s)
-    rec.in_flight += 1
-    yield env.timeout(net.delay_s(env.now))  # read request
-    seen = row.version
-    rec.server_calls += 1
-    yield env.timeout(net.delay_s(env.now))  # read answer
-    yield env.timeout(net.delay_s(env.now))  # conditional write
-    rec.server_calls += 1
-    won = row.version == seen
-    if won:
-        row.version += 1
-    yield env.timeout(net.delay_s(env.now))  # write answer
-    rec.in_flight -= 1
-    rec.count("accepted" if won else "rejected_other", sent_s)
-    return _OK if won else _CONFLICT
+    __slots__ = (
+        "bucket",
+        "deadline_s",
+        "heap",
+        "index",
+        "lane",
+        "net",
+        "row",
+        "run",
+        "seen",
+        "seq",
+        "w",
+        "won",
+    )
+
+    def __init__(self, w: World, index: int, row: Row, lane: Lane) -> None:
+        """Arrive now and send the first read at once."""
+        now = w.env.now
+        self.w = w
+        self.index = index
+        self.row = row
+        self.lane = lane
+        # Within the lane's loop, a message goes straight onto its heap (``Lane.push``
+        # also arms the lane's timer, which only a push from outside the loop needs).
+        self.heap, self.seq = lane.heap, lane.seq
+        self.net = w.network
+        self.deadline_s = now + w.job_timeout_s
+        self.run: RetryRun = w.policy.retry.start(now, w.policy_draws, *w.budget_and_breaker())
+        self.bucket = 0  # the send bucket of the try in flight
+        self.seen = 0
+        self.won = False
+        self._try(now)
+
+    def _try(self, now_s: float) -> None:
+        """One try (the first, or a retry after its backoff): send the read."""
+        run, rec = self.run, self.w.rec
+        if not run.before_attempt(now_s):
+            rec.count("local_reject", now_s)
+            self._decide(_LOCAL, now_s)
+            return
+        self.bucket = bucket = rec.bucket(now_s)  # both its counts go in its send bucket
+        rec.live["offered_first" if run.attempts == 1 else "offered_retry"][bucket] += 1
+        rec.in_flight += 1
+        self.lane.push(now_s + self._latency_s(now_s), self._read)
+
+    def _latency_s(self, now_s: float) -> float:
+        """One message's latency: a draw, plus a spike's extra while one is active."""
+        net = self.net
+        return net.delay_s(now_s) if net.spikes else net.draw()
+
+    def _read(self, now_s: float) -> None:
+        """The read reaches the server: it answers with the row's version."""
+        self.seen = self.row.version
+        self.w.rec.server_calls += 1
+        heappush(self.heap, (now_s + self._latency_s(now_s), next(self.seq), self._read_answer))
+
+    def _read_answer(self, now_s: float) -> None:
+        """The version is back: write conditionally on it."""
+        heappush(self.heap, (now_s + self._latency_s(now_s), next(self.seq), self._write))
+
+    def _write(self, now_s: float) -> None:
+        """The write reaches the server: it wins if the row is still at the version read."""
+        self.w.rec.server_calls += 1
+        row = self.row
+        self.won = won = row.version == self.seen
+        if won:
+            row.version += 1
+        heappush(self.heap, (now_s + self._latency_s(now_s), next(self.seq), self._write_answer))
+
+    def _write_answer(self, now_s: float) -> None:
+        rec = self.w.rec
+        rec.in_flight -= 1
+        won = self.won
+        rec.live["accepted" if won else "rejected_other"][self.bucket] += 1
+        self._decide(_OK if won else _CONFLICT, now_s)
+
+    def _decide(self, outcome: Outcome, now_s: float) -> None:
+        """The policy's decision on the try: done, back off and retry, or end."""
+        w = self.w
+        step, delay_s = next_step(w, self.index, self.run, outcome, now_s, self.deadline_s)
+        if step is _RETRYING:
+            self.lane.push(now_s + delay_s, self._try)
+        elif step is _SUCCEEDED:
+            w.rec.accepted_s[self.index] = now_s
+            w.rec.end_job(self.index, _COMPLETED, now_s)
+            self.lane.in_world(now_s, w.client_ended)
+        elif step is _DEADLINE:
+            self.lane.push(now_s + delay_s, self._deadline)
+        else:  # ended (failed or gave up), recorded
+            self.lane.in_world(now_s, w.client_ended)
+
+    def _deadline(self, now_s: float) -> None:
+        """The deadline came while waiting out a backoff."""
+        self.w.rec.end_job(self.index, _TIMED_OUT, now_s)
+        self.lane.in_world(now_s, self.w.client_ended)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,11 +19,11 @@ from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
 from sim.world.client import Deadlines, JobClient, rpc_client
-from sim.world.events import ClientGen, Task, Timer, Wake, call_after
+from sim.world.events import ClientGen, Lane, Task, Timer, Wake, call_after
 from sim.world.faults import FaultTimeline
 from sim.world.metrics import GAUGES, Recorder
 from sim.world.network import SimNetwork
-from sim.world.occ import Row, occ_client
+from sim.world.occ import OccClient, Row
 from sim.world.rng import Streams
 from sim.world.service import JobService
 
@@ -64,7 +66,7 @@ class World:
         self.stream_retry_s = scenario.service.stream_retry_s
         self.open_streams: dict[int, JobClient] = {}
         self.deadlines = Deadlines(self.env)
-        self.sampled: dict[str, list[int]] = {}  # gauges, filled by _sample
+        self.sampled: dict[str, array[int]] = {}  # gauges, filled by _sample
         self.concurrency = max(1, scenario.service.concurrency)  # slots per instance
         self.policy_draws = BlockDraws(streams.policy)  # every policy draw of the run
         # a policy without budget or breaker has no state: every client shares the None pair
@@ -81,8 +83,8 @@ class World:
     def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], None]:
         """How a client of ``kind`` is started from its job index and service time."""
         if kind is ServiceKind.OCC:
-            row = Row()  # the one contended row of this run
-            return lambda index, _service_s: self._spawn(occ_client(self, index, row))
+            row, lane = Row(), Lane(self.env)  # the one contended row of this run
+            return lambda index, _service_s: self._start_occ_client(index, row, lane)
         if kind is ServiceKind.RPC:
             return lambda index, service_s: self._spawn(rpc_client(self, index, service_s))
         return self._start_job_client
@@ -92,6 +94,10 @@ class World:
         return self._shared_state if self.shared else self.policy.retry.new_state()
 
     # ------------------------------------------------------------------ processes
+
+    def client_ended(self, _timer: Timer) -> None:
+        """A client whose end came through a timer has ended."""
+        self._client_done()
 
     def _client_done(self) -> None:
         self.active_clients -= 1
@@ -112,10 +118,20 @@ class World:
         self.active_clients += 1
         JobClient(self, index, service_s, self._client_done)
 
+    def _start_occ_client(self, index: int, row: Row, lane: Lane) -> None:
+        self.active_clients += 1
+        OccClient(self, index, row, lane)
+
     def _open_loop(self, times_s: np.ndarray, service_s: np.ndarray) -> None:
         """Start a client at each arrival instant, from now on: one timer is pending at a
         time, for the next arrival (not a timer per client in the event queue)."""
-        self._arrivals = zip(times_s.tolist(), service_s.tolist(), strict=True)
+        # Converted to Python floats a chunk at a time as the arrivals come, not all up
+        # front: two lists of 10 million floats would hold 640 MB for the whole run.
+        chunk = 65_536
+        self._arrivals = itertools.chain.from_iterable(
+            zip(times_s[i : i + chunk].tolist(), service_s[i : i + chunk].tolist(), strict=True)
+            for i in range(0, len(times_s), chunk)
+        )
         self._arrive(None)
 
     def _arrive(self, timer: Timer | None) -> None:
@@ -152,8 +168,10 @@ class World:
 
     def _start_sampling(self) -> None:
         """Sample the gauges at the end of every bucket: one timer pending at a time."""
-        # lists while running (numpy item assignment is slow); run() copies them over
-        self.sampled = {name: [0] * self.rec.n for name in GAUGES}
+        # typed arrays while running (numpy item assignment is slow); run() copies each
+        # over as one buffer (see Recorder)
+        zeros = bytes(8 * self.rec.n)
+        self.sampled = {name: array("q", zeros) for name in GAUGES}
         call_after(self.env, self.scenario.bucket_s, 0, self._sample)
 
     def _sample(self, timer: Timer) -> None:
@@ -228,7 +246,7 @@ class World:
             # they are not in its first young-generation pass.
             self.deadlines.clear()
         for name, values in self.sampled.items():
-            self.rec.gauges[name][:] = values
+            self.rec.gauges[name][:] = np.frombuffer(values, dtype=np.int64)
         self.rec.close(env.now)
         self.rec.degraded_accepts = self.service.degraded_accepts
         return self.rec
