@@ -137,6 +137,23 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
+def file_stems(names: Sequence[str]) -> dict[str, str]:
+    """A distinct file-name stem per policy name: its slug, and ``-2``, ``-3``... after a
+    slug an earlier name already took (``seed+full-jitter`` and ``seed-full-jitter`` both
+    slug to ``seed-full-jitter``). Compared case-blind, for case-blind file systems."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        stem = slug(name)
+        n = 1
+        while (stem if n == 1 else f"{stem}-{n}").lower() in taken:
+            n += 1
+        stem = stem if n == 1 else f"{stem}-{n}"
+        taken.add(stem.lower())
+        out[name] = stem
+    return out
+
+
 def timeseries_csv(rec: Recorder, scenario: Scenario) -> str:
     """Per-bucket counters (by send time) and gauges (at bucket end)."""
     # buckets the sampler closed before the run ended: later gauges were never sampled
@@ -238,13 +255,16 @@ def policy_entry(
     first: Recorder,
     per_replication: list[dict[str, Any]],
     per_replication_samples: list[dict[str, np.ndarray]] | None = None,
+    stem: str | None = None,
 ) -> dict[str, Any]:
     """One policy's results: the CSV and distributions of its first replication written or
     taken, every figure's mean (percentiles: pooled) and 95% CI over ``per_replication``
-    summaries and, for the percentiles, their samples."""
-    csv_name = f"timeseries-{slug(policy.name)}.csv"
+    summaries and, for the percentiles, their samples. ``stem`` names its files (default:
+    the policy's slug; :func:`file_stems` keeps them distinct within a run)."""
+    stem = stem or slug(policy.name)
+    csv_name = f"timeseries-{stem}.csv"
     (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
-    jobs_name = f"jobs-{slug(policy.name)}.csv"
+    jobs_name = f"jobs-{stem}.csv"
     (out_dir / jobs_name).write_text(jobs_csv(first))
     mean, ci = mean_and_ci(per_replication, per_replication_samples)
     return {
@@ -277,6 +297,7 @@ def run_scenario(
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
     record = new_record(scenario, "sim", seed, replications)
+    stems = file_stems([p.name for p in policies])
     for policy in policies:
         per_rep = []
         per_rep_samples = []
@@ -287,7 +308,9 @@ def run_scenario(
             per_rep_samples.append(samples(run.recorder))
             first = first or run.recorder  # only the first replication's series is kept
         assert first is not None
-        entry = policy_entry(out_dir, scenario, policy, first, per_rep, per_rep_samples)
+        entry = policy_entry(
+            out_dir, scenario, policy, first, per_rep, per_rep_samples, stems[policy.name]
+        )
         record["policies"].append(entry)
         write_results(out_dir, record)
         if on_policy_done is not None:
