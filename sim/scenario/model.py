@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sim.distributions import Distribution
 from sim.policies.policy import Policy
+
+if TYPE_CHECKING:
+    from sim.decide.objective import Objective
 
 # ------------------------------------------------------------------ clients
 
@@ -236,6 +240,8 @@ class Scenario:
     expect: tuple[Expectation, ...]
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
+    peak_window_s: float = 1.0  # the sliding window peak offered load is measured over
+    objective: Objective | None = None  # what ranks the policies (None: the default)
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key in the file (``clients.count`` -> 4), for messages."""
 

@@ -3,7 +3,8 @@
 N clients each update one row once: read its version, write conditionally on it;
 a stale write fails, the client backs off and starts over. Each message takes one
 network latency; the server does no other work. ``server_calls`` counts reads
-and writes: the "work" of the original post.
+and writes; ``server_writes`` the writes alone: the "calls" of the original post and
+of its simulator, which counted a call per conditional write.
 
 :class:`OccClient` is event-driven, one method per message, on the world's
 :class:`~sim.world.events.Lane`: its messages change nothing the rest of the world
@@ -94,6 +95,7 @@ class OccClient:
             return
         self.bucket = bucket = rec.bucket(now_s)  # both its counts go in its send bucket
         rec.live["offered_first" if run.attempts == 1 else "offered_retry"][bucket] += 1
+        rec.sent_s.append(now_s)
         rec.in_flight += 1
         self.lane.push(now_s + self._latency_s(now_s), self._read)
 
@@ -114,7 +116,9 @@ class OccClient:
 
     def _write(self, now_s: float) -> None:
         """The write reaches the server: it wins if the row is still at the version read."""
-        self.w.rec.server_calls += 1
+        rec = self.w.rec
+        rec.server_calls += 1
+        rec.server_writes += 1
         row = self.row
         self.won = won = row.version == self.seen
         if won:
