@@ -39,6 +39,15 @@ def fault_spans(
         gap_s = max(duration_s, 1e-9) / 1000 if gap_s == 0 else gap_s * 2
 
 
+def fault_summary(faults: Sequence[Mapping[str, Any]]) -> str:
+    """The first MAX_FAULT_LABELS faults' labels, and how many more: a title stays a line."""
+    shown = sorted(faults, key=lambda f: f["start_s"])[:MAX_FAULT_LABELS]
+    text = "; ".join(f["label"] for f in shown) or "no faults"
+    if len(faults) > len(shown):
+        text += f"; + {len(faults) - len(shown):,} more faults"
+    return text
+
+
 def _shade_faults(ax: Any, results: Results, labels: bool = True) -> None:
     faults = results.scenario["faults"]
     for start_s, end_s in fault_spans(faults, float(results.scenario["duration_s"])):
@@ -137,7 +146,7 @@ def herd(results: Results) -> Any:
                 ax.set_xlabel("time (s)")
             if ax.get_subplotspec().is_first_col():
                 ax.set_ylabel("requests/s")
-        faults = "; ".join(f["label"] for f in results.scenario["faults"]) or "no faults"
+        faults = fault_summary(results.scenario["faults"])
         fig.suptitle(
             f"{results.scenario['name']}: offered requests per second"
             f" ({b * 1000:g} ms buckets; shaded: {faults})\n"

@@ -198,14 +198,14 @@ def test_reset_mid_stream_reconnects_and_resume_delivers_every_event_once(
     bench: RealBench, long_job: str
 ) -> None:
     rec = _reset_mid_stream(bench, long_job, resume=True)
-    assert rec.outcome == [JobOutcome.COMPLETED]
+    assert list(rec.outcome) == [JobOutcome.COMPLETED]
     assert rec.reconnects[0] >= 1
-    assert rec.events_lost == [0] and rec.events_duplicated == [0]
+    assert list(rec.events_lost) == [0] and list(rec.events_duplicated) == [0]
 
 
 def test_reset_mid_stream_without_resume_repeats_events(bench: RealBench, long_job: str) -> None:
     rec = _reset_mid_stream(bench, long_job, resume=False)
-    assert rec.outcome == [JobOutcome.COMPLETED]
+    assert list(rec.outcome) == [JobOutcome.COMPLETED]
     assert rec.reconnects[0] >= 1
     assert rec.events_duplicated[0] > 0
 
@@ -227,7 +227,7 @@ def test_disabled_proxy_is_refused_classified_and_retried_per_policy(
     rec = asyncio.run(scenario())
     assert rec.counters["error_refused"].sum() >= 1
     assert rec.attempts[0] >= 2
-    assert rec.outcome == [JobOutcome.COMPLETED]
+    assert list(rec.outcome) == [JobOutcome.COMPLETED]
 
     # the seed plan does not retry a refused connection: one attempt, then a failure
     toxi.set_enabled(JOBS_PROXY, False)
@@ -235,7 +235,7 @@ def test_disabled_proxy_is_refused_classified_and_retried_per_policy(
         rec = asyncio.run(run_clients(urls, preset("seed-default")))
     finally:
         toxi.set_enabled(JOBS_PROXY, True)
-    assert rec.outcome == [JobOutcome.FAILED] and rec.attempts == [1]
+    assert list(rec.outcome) == [JobOutcome.FAILED] and list(rec.attempts) == [1]
 
 
 def test_store_down_jobs_still_accepted_then_written_to_redis_when_it_returns(

@@ -218,7 +218,7 @@ def test_a_job_accepted_after_its_deadline_times_out_at_once(tmp_path: Path) -> 
         )
     )
     w = run_world(scenario_from(tmp_path, text))
-    assert w.rec.outcome == [JobOutcome.TIMED_OUT]
+    assert list(w.rec.outcome) == [JobOutcome.TIMED_OUT]
     assert w.rec.ended_s[0] == pytest.approx(1.6)
     assert w.rec.accepted_s[0] == pytest.approx(1.6)
 
@@ -242,8 +242,8 @@ def test_a_job_orphaned_by_an_earlier_attempt_does_not_complete_a_later_one(
     w = run_world(scenario_from(tmp_path, text))
     assert w.rec.orphaned_jobs == 1
     assert w.rec.counters["error_reset"].sum() == 1
-    assert w.rec.attempts == [3]
-    assert w.rec.outcome == [JobOutcome.COMPLETED]
+    assert list(w.rec.attempts) == [3]
+    assert list(w.rec.outcome) == [JobOutcome.COMPLETED]
     assert w.rec.ended_s[0] - w.rec.accepted_s[0] == pytest.approx(2.0 - 0.01, abs=1e-9)
 
 
@@ -265,6 +265,6 @@ def test_an_orphan_that_ends_before_its_client_gives_up_does_not_complete_it(
     )
     w = run_world(scenario_from(tmp_path, text))
     assert w.rec.orphaned_jobs == 1
-    assert w.rec.attempts == [2]
-    assert w.rec.outcome == [JobOutcome.COMPLETED]
+    assert list(w.rec.attempts) == [2]
+    assert list(w.rec.outcome) == [JobOutcome.COMPLETED]
     assert w.rec.ended_s[0] - w.rec.accepted_s[0] == pytest.approx(0.3 - 0.01, abs=1e-9)

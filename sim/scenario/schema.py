@@ -41,7 +41,7 @@ MAX_STREAM_CUTS = 100_000
 """Instants at which stream_drop faults cut streams, over all of them."""
 MAX_FAULTS = 1_000
 MAX_POLICIES = 100
-MAX_ATTEMPTS = 10_000
+MAX_ATTEMPTS = 1_000_000
 MAX_SIGMA = 10.0
 """A lognormal's sigma: exp(sigma^2 / 2), its mean over its median, stays finite."""
 
@@ -377,7 +377,7 @@ OBJECTIVE = Record(
             doc="tie-breakers, each in its figure's better direction",
         ),
         "tie_tolerance": Field(
-            Number(minimum=0),
+            Number(minimum=0, maximum=1e9),
             default=0.0,
             doc="goal values this close to the best count as a tie, decided by then",
         ),
