@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.charts import all_charts
+from reports.checks import checks_html
 from reports.data import Results
 from reports.style import colours, save
 
@@ -156,6 +157,7 @@ def write_report(results: Results, out: Path, charts_dir: Path | None = None) ->
 <title>herdlab: {html.escape(sc["name"])}</title><style>{CSS}</style></head><body>
 <h1>{html.escape(sc["name"])}</h1>
 <p>{html.escape(sc["description"])}</p>{status}
+{checks_html(rec)}
 <h2>Fault timeline</h2><ul id="faults">{faults}</ul>
 <h2>Summary per policy</h2>
 <p>The best value of each column is marked ★.</p>

@@ -25,6 +25,10 @@ from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
 from sim.world.run import Progress, run_policy
 from sim.world.summary import distributions, summarize
 
+#: the layout of results.json; a baseline in another format is refused. Raise it when a
+#: figure's meaning or the record's shape changes.
+RESULTS_FORMAT = 1
+
 # two-sided 95% Student t quantiles for n-1 degrees of freedom
 _T95 = {
     1: 12.706,
@@ -170,7 +174,13 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
             for f in scenario.faults
         ],
         "expect": [
-            {"metric": e.metric, "policy": e.policy, "min": e.min, "max": e.max}
+            {
+                "metric": e.metric,
+                "policy": list(e.policies) if e.policies is not None else None,
+                "bound": e.describe(),
+                "mode": e.mode,
+                "line": e.line,
+            }
             for e in scenario.expect
         ],
     }
@@ -180,6 +190,7 @@ def new_record(scenario: Scenario, mode: str, seed: int, replications: int) -> d
     """The head of a results record; ``policies`` fills as each policy finishes."""
     return {
         "herdlab_version": __version__,
+        "results_format": RESULTS_FORMAT,
         "mode": mode,
         "complete": False,
         "seed": seed,
@@ -215,6 +226,26 @@ def policy_entry(
     }
 
 
+def simulate_policy(
+    scenario: Scenario,
+    policy: Policy,
+    out_dir: Path,
+    seed: int,
+    replications: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Every replication of one policy; writes its CSVs into ``out_dir`` and returns its
+    entry of ``results.json`` (a unit ``herdlab check`` can run in another process)."""
+    per_rep = []
+    first: Recorder | None = None
+    for r in range(replications):
+        run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
+        per_rep.append(summarize(run.recorder, scenario))
+        first = first or run.recorder  # only the first replication's series is kept
+    assert first is not None
+    return policy_entry(out_dir, scenario, policy, first, per_rep)
+
+
 def run_scenario(
     scenario: Scenario,
     out_dir: Path,
@@ -234,14 +265,7 @@ def run_scenario(
     out_dir.mkdir(parents=True, exist_ok=True)
     record = new_record(scenario, "sim", seed, replications)
     for policy in policies:
-        per_rep = []
-        first: Recorder | None = None
-        for r in range(replications):
-            run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
-            per_rep.append(summarize(run.recorder, scenario))
-            first = first or run.recorder  # only the first replication's series is kept
-        assert first is not None
-        entry = policy_entry(out_dir, scenario, policy, first, per_rep)
+        entry = simulate_policy(scenario, policy, out_dir, seed, replications, progress)
         record["policies"].append(entry)
         write_results(out_dir, record)
         if on_policy_done is not None:

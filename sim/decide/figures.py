@@ -17,8 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sim.scenario.errors import did_you_mean
-
 Better = Literal["higher", "lower", "none"]
 Pooling = Literal["mean", "pooled"]
 #: service kinds a figure is meaningful for
@@ -182,6 +180,10 @@ class UnknownFigure(KeyError):
     """A figure name that is not in the registry; the message suggests the closest."""
 
     def __init__(self, name: str) -> None:
+        # imported here: the scenario grammar reads this registry, and the scenario
+        # package imports its grammar, so a module-level import would be circular
+        from sim.scenario.errors import did_you_mean
+
         self.name = name
         super().__init__(f"unknown figure {name!r}{did_you_mean(name, FIGURES)}")
 

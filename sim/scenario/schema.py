@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from sim.decide.figures import names as figure_names
 from sim.policies.backoff import BackoffKind, Jitter
 from sim.policies.classify import STATUS_CLASSES, ErrorKind
 from sim.policies.presets import PRESETS
 from sim.scenario.grammar import (
     RECORD_DEFAULTS,
+    Amount,
     Boolean,
     Field,
     ListOf,
     NameOrRecord,
     Nullable,
     Number,
+    OneOrList,
     Record,
     String,
     Tagged,
@@ -24,23 +27,8 @@ POSITIVE_SECONDS = Number(exclusive_minimum=0, doc="seconds, > 0")
 PROBABILITY = Number(minimum=0, maximum=1)
 COUNT = Number(integer=True, minimum=1)
 
-METRICS = (
-    "success_rate",
-    "attempts_per_job",
-    "completion_s.p50",
-    "completion_s.p95",
-    "completion_s.p99",
-    "peak_offered_per_s",
-    "peak_load_ratio",
-    "recovery_s",
-    "outcomes.completed",
-    "outcomes.failed",
-    "outcomes.gave_up",
-    "outcomes.timed_out",
-    "server_calls",
-    "events_lost",
-    "events_duplicated",
-)
+METRICS = tuple(figure_names())
+"""every figure an expectation or a tolerance can name (the registry in sim/decide/figures.py)"""
 
 DISTRIBUTION = Tagged(
     {
@@ -310,11 +298,37 @@ POLICY = NameOrRecord(String(tuple(PRESETS)), POLICY_RECORD, doc="a preset name 
 
 EXPECT = Record(
     {
-        "metric": Field(String(METRICS), required=True),
-        "policy": Field(Nullable(String()), default=None, doc="null: every policy"),
-        "min": Field(Nullable(Number()), default=None),
-        "max": Field(Nullable(Number()), default=None),
-    }
+        "metric": Field(String(METRICS), required=True, doc="a summary figure, dotted name"),
+        "policy": Field(
+            Nullable(OneOrList(String())),
+            default=None,
+            doc="a policy of the scenario or a list of them (null: every policy)",
+        ),
+        "min": Field(Nullable(Number()), default=None, doc="the figure must be >= min"),
+        "max": Field(Nullable(Number()), default=None, doc="the figure must be <= max"),
+        "at_least": Field(
+            String(), doc="relative: the figure must be >= this policy's (times `times`, + `by`)"
+        ),
+        "at_most": Field(
+            String(), doc="relative: the figure must be <= this policy's (times `times`, - `by`)"
+        ),
+        "by": Field(Number(minimum=0), default=0.0, doc="relative: margin, in the figure's unit"),
+        "times": Field(
+            Number(exclusive_minimum=0), default=1.0, doc="relative: factor on the other's figure"
+        ),
+        "mode": Field(
+            Nullable(String(("sim", "real"))),
+            default=None,
+            doc="check only in simulated (sim) or real runs (null: both)",
+        ),
+    },
+    doc="a claim the run must bear out: a bound, or a comparison with another policy",
+)
+
+TOLERANCES = Record(
+    {name: Field(Amount()) for name in METRICS},
+    doc="how much worse than a baseline each figure may get: a number in the figure's unit,"
+    " or N% of the baseline's value",
 )
 
 SCENARIO = Record(
@@ -330,6 +344,7 @@ SCENARIO = Record(
         "faults": Field(ListOf(FAULT), default=[]),
         "policies": Field(ListOf(POLICY, min_items=1), required=True),
         "expect": Field(ListOf(EXPECT), default=[]),
+        "tolerances": Field(TOLERANCES, default={}),
     },
     doc="a herdlab scenario: one failure story",
 )
