@@ -91,9 +91,7 @@ def checks_html(record: Mapping[str, Any]) -> str:
     for v in expect + regressions:
         cells = "".join(f"<td>{html.escape(c)}</td>" for c in _row(v)[:-1])
         note = f"<br><small>{html.escape(v.note)}</small>" if v.note else ""
-        body.append(
-            f'<tr>{cells}<td class="{v.status.value}">{v.status.value}{note}</td></tr>'
-        )
+        body.append(f'<tr>{cells}<td class="{v.status.value}">{v.status.value}{note}</td></tr>')
     table = (
         "<table><thead><tr>"
         + "".join(f"<th>{h}</th>" for h in HEAD)
@@ -110,3 +108,28 @@ def checks_html(record: Mapping[str, Any]) -> str:
         f'<section id="checks"><style>{CSS}</style><h2>Checks</h2>'
         f'<p class="status"><strong>{status}</strong></p>{table}{notes}</section>'
     )
+
+
+def summary_text(suites: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """``herdlab check``'s one summary over (scenario name, ``checks`` record) pairs: every
+    expectation verdict and every baseline figure that did not pass, then one line per
+    scenario."""
+    rows = [["scenario", *HEAD]]
+    tail = []
+    for name, checks in suites:
+        verdicts = verdicts_of(checks)
+        expect, regressions = _shown(verdicts)
+        rows += [[name, *_row(v)] for v in expect + regressions]
+        for v in expect + regressions:
+            if v.status is not Status.PASS and v.note:
+                tail.append(f"  {name} {v.policy} {v.metric}: {v.note}")
+        count = _baseline_count(verdicts)
+        if count:
+            tail.append(f"{name}: {count}")
+        tail += [f"{name}: not checked: {line}" for line in checks.get("not_checked", [])]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    status_of = {name: str(checks["status"]) for name, checks in suites}
+    lines += tail
+    lines += [f"{status:<12}  {name}" for name, status in status_of.items()]
+    return "\n".join(lines)

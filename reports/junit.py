@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sim.decide.expect import unique_names
 from sim.decide.verdict import Status, Verdict
 
 
@@ -29,17 +30,20 @@ class Suite:
 
 
 def case_names(verdicts: Sequence[Verdict]) -> list[str]:
-    """``policy::metric`` per verdict, made unique by the expectation's line where one
-    policy and metric are checked twice (``policy::metric@42``)."""
-    counts: dict[tuple[str, str], int] = {}
-    for v in verdicts:
-        counts[(v.source, v.name)] = counts.get((v.source, v.name), 0) + 1
-    names = []
-    for v in verdicts:
-        line = v.where.rsplit(":", 1)[-1] if ":" in v.where else ""
-        dup = counts[(v.source, v.name)] > 1 and line.isdigit()
-        names.append(f"{v.name}@{line}" if dup else v.name)
+    """``policy::metric`` per verdict (``@LINE`` added where one policy and metric are
+    checked twice), as the pytest plugin names its tests."""
+    names = [""] * len(verdicts)
+    for source in {v.source for v in verdicts}:
+        index = [i for i, v in enumerate(verdicts) if v.source == source]
+        pairs = [(verdicts[i].policy, verdicts[i].metric, _line(verdicts[i])) for i in index]
+        for i, name in zip(index, unique_names(pairs), strict=True):
+            names[i] = name
     return names
+
+
+def _line(v: Verdict) -> int:
+    tail = v.where.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def junit_xml(suites: Sequence[Suite]) -> str:

@@ -50,7 +50,10 @@ def evaluate(
     ``policies``: name, summary, ci95, per_replication) made in ``mode`` (sim or real).
     ``source`` is the scenario file, for the ``FILE:LINE`` of each verdict."""
     by_name = {str(e["name"]): e for e in entries}
-    verdicts: list[Verdict] = []
+    verdicts = [
+        check(exp, by_name[name], by_name, f"{source}:{exp.line}")
+        for exp, name in planned(expectations, list(by_name), mode)
+    ]
     not_checked: list[str] = []
     for exp in expectations:
         where = f"{source}:{exp.line}"
@@ -64,16 +67,39 @@ def evaluate(
             not_checked.append(
                 f"{where}: {exp.metric}: this run has no policy {', '.join(missing)}"
             )
-        if exp.relative is not None and exp.relative.other not in by_name:
-            continue
-        for entry in entries:
-            name = str(entry["name"])
-            if not exp.applies_to(name):
-                continue
-            if exp.relative is not None and name == exp.relative.other:
-                continue  # "every policy at least as good as X" does not include X
-            verdicts.append(check(exp, entry, by_name, where))
     return Evaluation(tuple(verdicts), tuple(not_checked))
+
+
+def planned(
+    expectations: Sequence[Expectation], policies: Sequence[str], mode: str | None
+) -> list[tuple[Expectation, str]]:
+    """The (expectation, policy) pairs a run of ``policies`` in ``mode`` checks, in order:
+    each expectation for each policy it names (every policy when it names none), but not the
+    policy a relative expectation compares with, and none whose reference did not run.
+    ``mode`` None: both modes."""
+    out = []
+    for exp in expectations:
+        if mode is not None and exp.mode is not None and exp.mode != mode:
+            continue
+        if exp.relative is not None and exp.relative.other not in policies:
+            continue
+        for name in policies:
+            if exp.applies_to(name) and (exp.relative is None or name != exp.relative.other):
+                out.append((exp, name))
+    return out
+
+
+def unique_names(pairs: Sequence[tuple[str, str, int]]) -> list[str]:
+    """``policy::metric`` for each (policy, metric, line), with ``@line`` added where one
+    policy and metric are checked by more than one expectation (``seed-default::success_rate@33``).
+    The check command's JUnit names and the pytest plugin's test ids both read this."""
+    counts: dict[tuple[str, str], int] = {}
+    for policy, metric, _ in pairs:
+        counts[(policy, metric)] = counts.get((policy, metric), 0) + 1
+    return [
+        f"{policy}::{metric}@{line}" if counts[(policy, metric)] > 1 else f"{policy}::{metric}"
+        for policy, metric, line in pairs
+    ]
 
 
 def check(
