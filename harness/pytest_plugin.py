@@ -165,14 +165,14 @@ class ExpectationItem(pytest.Item):
         self.expectation = expectation
         assert self.parent is not None
         self.policy = self.parent.name
+        mode = self.config.getoption("herdlab_mode")
+        if expectation.mode is not None and expectation.mode != mode:
+            self.add_marker(pytest.mark.skip(reason=f"applies to {expectation.mode} runs only"))
 
     def runtest(self) -> None:
         from sim.decide.verdict import Status
 
-        mode = self.config.getoption("herdlab_mode")
         exp = self.expectation
-        if exp.mode is not None and exp.mode != mode:
-            pytest.skip(f"applies to {exp.mode} runs only")
         needed = [self.policy] + ([exp.relative.other] if exp.relative is not None else [])
         entries = {name: self._entry(name) for name in needed}
         verdict = _check(self.scenario, exp, entries[self.policy], entries)

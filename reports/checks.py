@@ -110,17 +110,18 @@ def checks_html(record: Mapping[str, Any]) -> str:
     )
 
 
-def summary_text(suites: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+def summary_text(suites: Sequence[tuple[str, Mapping[str, Any]]], verbose: bool = False) -> str:
     """``herdlab check``'s one summary over (scenario name, ``checks`` record) pairs: every
-    expectation verdict and every baseline figure that did not pass, then one line per
-    scenario."""
+    verdict that did not pass (every expectation verdict when ``verbose``), then one line
+    per scenario."""
     rows = [["scenario", *HEAD]]
     tail = []
     for name, checks in suites:
         verdicts = verdicts_of(checks)
         expect, regressions = _shown(verdicts)
-        rows += [[name, *_row(v)] for v in expect + regressions]
-        for v in expect + regressions:
+        listed = [v for v in expect + regressions if verbose or v.status is not Status.PASS]
+        rows += [[name, *_row(v)] for v in listed]
+        for v in listed:
             if v.status is not Status.PASS and v.note:
                 tail.append(f"  {name} {v.policy} {v.metric}: {v.note}")
         count = _baseline_count(verdicts)
@@ -128,8 +129,13 @@ def summary_text(suites: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
             tail.append(f"{name}: {count}")
         tail += [f"{name}: not checked: {line}" for line in checks.get("not_checked", [])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    status_of = {name: str(checks["status"]) for name, checks in suites}
+    lines = []
+    if len(rows) > 1:
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
     lines += tail
-    lines += [f"{status:<12}  {name}" for name, status in status_of.items()]
+    for name, checks in suites:
+        n = len(checks.get("verdicts", []))
+        lines.append(f"{checks['status']:<12}  {name} ({n} checks)")
     return "\n".join(lines)

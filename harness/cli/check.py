@@ -59,6 +59,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--report", action="store_true", help="also write each scenario's report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="list every verdict, not only failures"
+    )
     add_check_options(p)
     p.set_defaults(func=main)
 
@@ -212,7 +215,7 @@ def _run(
         return EXIT_INTERRUPTED
     elapsed = time.perf_counter() - start
     ordered = [suites[r.scenario.name] for r in runs]
-    print(summary_text([(s.scenario, s.checks) for s in ordered]))
+    print(summary_text([(s.scenario, s.checks) for s in ordered], verbose=args.verbose))
     for path in skipped:
         print(f"skipped (no expectations): {path}")
     if args.junit_xml:

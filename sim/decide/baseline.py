@@ -53,8 +53,9 @@ def load_baseline(path: Path) -> dict[str, Any]:
     found = record.get("results_format")
     if found != RESULTS_FORMAT:
         written = f"herdlab {record.get('herdlab_version', '?')}"
+        fmt = "without a format number" if found is None else f"in results format {found}"
         raise BaselineError(
-            f"{path}: written by {written} in results format {found or 'without a number'};"
+            f"{path}: written by {written} {fmt};"
             f" this herdlab reads format {RESULTS_FORMAT}: make the baseline again with it"
         )
     if not record.get("complete", False):
