@@ -142,7 +142,7 @@ def _judge(
         bound = Bound(high=was + allowed)
         text = f"<= {_num(was + allowed)} (baseline {_num(was)} + {tol})"
     status = bound.judge(now, ci)
-    note = "worse than the baseline beyond its tolerance" if status is Status.FAIL else ""
+    note = ""
     if status is Status.INCONCLUSIVE:
         note = "the 95% CI straddles the tolerance: add replications to decide"
     return verdict(text, status, note)
