@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.decide.objective import objective_for
 from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
@@ -165,6 +166,7 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
         "seed": scenario.seed,
         "duration_s": scenario.duration_s,
         "bucket_s": scenario.bucket_s,
+        "peak_window_s": scenario.peak_window_s,
         "clients": scenario.clients.count,
         "service_kind": s.kind.value,
         "capacity_per_s": round(s.capacity_per_s, 6),
@@ -173,6 +175,8 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
             {"kind": f.kind.value, "start_s": f.start_s, "end_s": f.end_s, "label": f.describe()}
             for f in scenario.faults
         ],
+        "objective": objective_for(scenario).to_json(),
+        "objective_given": scenario.objective is not None,
         "expect": [
             {
                 "metric": e.metric,

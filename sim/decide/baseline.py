@@ -130,10 +130,6 @@ def _judge(
         # null in the baseline is the worst a figure can be (never recovered, nothing done)
         note = "null in the baseline" + ("" if now is None else ": now measured")
         return verdict("baseline null", Status.PASS, note)
-    if now is None:
-        return verdict(
-            f"baseline {_num(was)}", Status.FAIL, f"null in this run, {_num(was)} in the baseline"
-        )
     allowed = tol.allowed(was)
     if better == "higher":
         bound = Bound(low=was - allowed)
@@ -141,6 +137,8 @@ def _judge(
     else:
         bound = Bound(high=was + allowed)
         text = f"<= {_num(was + allowed)} (baseline {_num(was)} + {tol})"
+    if now is None:
+        return verdict(text, Status.FAIL, "null in this run")
     status = bound.judge(now, ci)
     note = ""
     if status is Status.INCONCLUSIVE:

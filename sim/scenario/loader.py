@@ -17,6 +17,8 @@ import yaml
 
 from sim import distributions as dist
 from sim.decide.figures import figure
+from sim.decide.objective import Constraint, Objective
+from sim.decide.verdict import Bound
 from sim.policies.backoff import Backoff, BackoffKind, Jitter
 from sim.policies.breaker import BreakerSpec
 from sim.policies.budget import AwsQuota, BudgetSpec, GrpcThrottle, RatioBudget
@@ -403,6 +405,60 @@ class _Builder:
     def tolerances(self, t: dict[str, Any]) -> dict[str, m.Tolerance]:
         return {name: m.Tolerance.parse(amount) for name, amount in t.items()}
 
+    def objective(self, o: dict[str, Any], kind: str | None) -> Objective | None:
+        """The scenario's ``objective:``: one goal, constraints, tie-breakers."""
+        path = "objective"
+        goals = [g for g in ("maximize", "minimize") if g in o]
+        if len(goals) != 1:
+            self.problem(path, "give exactly one of maximize or minimize")
+            return None
+        goal = goals[0]
+        metric = o[goal]
+        ok = True
+        better = figure(metric).better
+        if (goal, better) in (("maximize", "lower"), ("minimize", "higher")):
+            other = "minimize" if goal == "maximize" else "maximize"
+            self.problem(f"{path}.{goal}", f"{metric} is better {better}: use {other}")
+            ok = False
+        named = [(f"{path}.{goal}", metric)]
+        named += [(f"{path}.subject_to.{k}", k) for k in o["subject_to"]]
+        named += [(f"{path}.then[{i}]", t) for i, t in enumerate(o["then"])]
+        for where, name in named:
+            kinds = figure(name).kinds
+            if kind is not None and kind not in kinds:
+                self.problem(
+                    where,
+                    f"{name} is measured for {', '.join(sorted(kinds))} services only, not {kind}",
+                )
+                ok = False
+        for i, name in enumerate(o["then"]):
+            if figure(name).better == "none":
+                self.problem(f"{path}.then[{i}]", f"{name} has no better direction to break ties")
+                ok = False
+        constraints = []
+        for name, bound in o["subject_to"].items():
+            where = f"{path}.subject_to.{name}"
+            if bound["min"] is None and bound["max"] is None:
+                self.problem(where, "give min, max or both")
+                ok = False
+            elif (
+                bound["min"] is not None
+                and bound["max"] is not None
+                and bound["min"] > bound["max"]
+            ):
+                self.problem(f"{where}.max", f"must be >= min ({bound['min']:g})")
+                ok = False
+            constraints.append(Constraint(name, Bound(bound["min"], bound["max"])))
+        if not ok:
+            return None
+        return Objective(
+            metric,
+            "maximize" if goal == "maximize" else "minimize",
+            tuple(constraints),
+            tuple(o["then"]),
+            o["tie_tolerance"],
+        )
+
 
 def load_scenario(path: str | Path) -> m.Scenario:
     """Load one scenario file; raise ScenarioError listing every problem in it."""
@@ -413,6 +469,8 @@ def load_scenario(path: str | Path) -> m.Scenario:
     horizon_s = duration_s if duration_s is not None else math.inf
     if duration_s is not None and complete(v["bucket_s"]) and v["bucket_s"] > duration_s:
         b.problem("bucket_s", f"must be <= duration_s ({duration_s:g} s)")
+    if duration_s is not None and complete(v["peak_window_s"]) and v["peak_window_s"] > duration_s:
+        b.problem("peak_window_s", f"must be <= duration_s ({duration_s:g} s)")
     clients = b.clients(v["clients"], horizon_s) if complete(v.get("clients")) else None
     service = b.service(v["service"]) if complete(v["service"]) else None
     network = (
@@ -443,6 +501,11 @@ def load_scenario(path: str | Path) -> m.Scenario:
     kind = v["service"]["kind"] if complete(v["service"]) else None
     expect = b.expectations(raw_expect, names, kind)
     tolerances = b.tolerances(v["tolerances"]) if complete(v["tolerances"]) else {}
+    objective = (
+        b.objective(v["objective"], kind)
+        if v["objective"] is not None and complete(v["objective"])
+        else None
+    )
     problems = checker.problems + b.problems
     if problems:
         raise ScenarioError(problems)
@@ -462,6 +525,8 @@ def load_scenario(path: str | Path) -> m.Scenario:
         tolerances=tolerances,
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        peak_window_s=v["peak_window_s"],
+        objective=objective,
     )
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sim.distributions import Distribution
 from sim.policies.policy import Policy
+
+if TYPE_CHECKING:
+    from sim.decide.objective import Objective
 
 # ------------------------------------------------------------------ clients
 
@@ -314,6 +317,8 @@ class Scenario:
     tolerances: Mapping[str, Tolerance]  # per figure, for comparisons with a baseline
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
+    peak_window_s: float = 1.0  # the sliding window peak offered load is measured over
+    objective: Objective | None = None  # what ranks the policies (None: the default)
 
     def policy(self, name: str) -> Policy:
         for p in self.policies:

@@ -27,8 +27,7 @@ POSITIVE_SECONDS = Number(exclusive_minimum=0, doc="seconds, > 0")
 PROBABILITY = Number(minimum=0, maximum=1)
 COUNT = Number(integer=True, minimum=1)
 
-METRICS = tuple(figure_names())
-"""every figure an expectation or a tolerance can name (the registry in sim/decide/figures.py)"""
+METRICS = tuple(figure_names())  # every figure of sim/decide/figures.py, by dotted name
 
 DISTRIBUTION = Tagged(
     {
@@ -331,6 +330,37 @@ TOLERANCES = Record(
     " or N% of the baseline's value",
 )
 
+_BOUND = Record(
+    {
+        "min": Field(Nullable(Number()), default=None),
+        "max": Field(Nullable(Number()), default=None),
+    },
+    doc="the figure must lie within [min, max] (either may be left out)",
+)
+
+OBJECTIVE = Record(
+    {
+        "maximize": Field(String(METRICS), doc="the figure to make as high as possible"),
+        "minimize": Field(String(METRICS), doc="the figure to make as low as possible"),
+        "subject_to": Field(
+            Record({name: Field(_BOUND) for name in METRICS}),
+            default={},
+            doc="figure: {min, max}; a policy breaking one ranks after all that break fewer",
+        ),
+        "then": Field(
+            ListOf(String(METRICS)),
+            default=[],
+            doc="tie-breakers, each in its figure's better direction",
+        ),
+        "tie_tolerance": Field(
+            Number(minimum=0),
+            default=0.0,
+            doc="goal values this close to the best count as a tie, decided by then",
+        ),
+    },
+    doc="how the policies are ranked; give maximize or minimize (default: see the README)",
+)
+
 SCENARIO = Record(
     {
         "name": Field(String(), required=True),
@@ -338,6 +368,11 @@ SCENARIO = Record(
         "seed": Field(Number(integer=True, minimum=0), default=0),
         "duration_s": Field(POSITIVE_SECONDS, required=True),
         "bucket_s": Field(POSITIVE_SECONDS, default=0.1, doc="time-series bucket width"),
+        "peak_window_s": Field(
+            POSITIVE_SECONDS,
+            default=1.0,
+            doc="the sliding window the peak offered load is measured over",
+        ),
         "clients": Field(CLIENTS, required=True),
         "service": Field(SERVICE, default=RECORD_DEFAULTS),
         "network": Field(NETWORK, default=RECORD_DEFAULTS),
@@ -345,6 +380,7 @@ SCENARIO = Record(
         "policies": Field(ListOf(POLICY, min_items=1), required=True),
         "expect": Field(ListOf(EXPECT), default=[]),
         "tolerances": Field(TOLERANCES, default={}),
+        "objective": Field(Nullable(OBJECTIVE), default=None),
     },
     doc="a herdlab scenario: one failure story",
 )
