@@ -189,3 +189,24 @@ def test_every_shipped_scenario_passes_herdlab_check(tmp_path: Path) -> None:
     assert int(root.get("tests", "0")) >= 50 and root.get("failures") == "0"
     shipped = {p.stem for p in SCENARIOS.glob("*.yaml")}
     assert {s.get("name") for s in root.iter("testsuite")} == shipped
+
+
+@pytest.mark.integration
+def test_a_real_run_checks_the_expectations_of_its_mode(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = herdlab(
+        "run", str(SCENARIOS / "job-timeout.yaml"), "--mode", "real", "--scale", "0.1",
+        "--out", str(out), "--quiet", "--no-report",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = json.loads((out / "results.json").read_text())["checks"]
+    assert checks["status"] == "PASS"
+    assert {v["metric"] for v in checks["verdicts"]} == {
+        "success_rate",
+        "outcomes.gave_up",
+        "outcomes.failed",
+    }
+    # 50 timed-out jobs is the full-scale simulation's count: not a claim about 5 real ones
+    assert checks["not_checked"] == [
+        f"{SCENARIOS / 'job-timeout.yaml'}:27: outcomes.timed_out: applies to sim runs only"
+    ]
