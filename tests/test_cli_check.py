@@ -210,3 +210,18 @@ def test_a_real_run_checks_the_expectations_of_its_mode(tmp_path: Path) -> None:
     assert checks["not_checked"] == [
         f"{SCENARIOS / 'job-timeout.yaml'}:27: outcomes.timed_out: applies to sim runs only"
     ]
+
+
+def test_check_finds_scenarios_with_expectations_once_each(tmp_path: Path) -> None:
+    from harness.cli.check import find_scenarios
+
+    folder = tmp_path / "s"
+    good = _write(folder, BURST, "good.yaml")
+    _write(folder / "nested", BURST.replace("name: burst", "name: deep"), "deep.yml")
+    plain = _write(folder, BURST.split("expect:")[0], "plain.yaml")
+    chosen, skipped, problems = find_scenarios(
+        [str(folder), str(good), str(tmp_path / "s" / "." / "good.yaml"), str(tmp_path / "no")]
+    )
+    assert chosen == [good, folder / "nested" / "deep.yml"]
+    assert skipped == [plain]
+    assert [p.message for p in problems] == ["no such file or folder"]

@@ -96,6 +96,8 @@ def find_scenarios(paths: list[str]) -> tuple[list[Path], list[Path], list[Probl
             chosen.append(path)
         else:
             problems.append(Problem(text, 0, "", "no such file or folder"))
+    unique = {p.resolve(): p for p in reversed(chosen)}  # a file named twice runs once
+    chosen = [p for p in chosen if unique.get(p.resolve()) is p]
     return chosen, skipped, problems
 
 
