@@ -220,16 +220,16 @@ def _sim_entry(scenario: Scenario, policy_name: str, replications: int) -> dict[
     """One policy's figures over ``replications``, as in results.json (no files written)."""
     from sim.results import mean_and_ci
     from sim.world.run import run_policy
-    from sim.world.summary import summarize
+    from sim.world.summary import samples, summarize
 
     policy = scenario.policy(policy_name)
-    per_rep = [
-        summarize(
-            run_policy(scenario, policy, seed=scenario.seed, replication=r).recorder, scenario
-        )
-        for r in range(max(1, replications))
-    ]
-    mean, ci = mean_and_ci(per_rep)
+    per_rep, per_rep_samples = [], []
+    for r in range(max(1, replications)):
+        recorder = run_policy(scenario, policy, seed=scenario.seed, replication=r).recorder
+        per_rep.append(summarize(recorder, scenario))
+        per_rep_samples.append(samples(recorder))
+    # the same figures as herdlab run's: percentiles pooled over the replications' samples
+    mean, ci = mean_and_ci(per_rep, per_rep_samples)
     return {"name": policy_name, "summary": mean, "ci95": ci, "per_replication": per_rep}
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.results import new_record, simulate_policy, write_results
+from sim.results import file_stems, new_record, simulate_policy, write_results
 from sim.scenario.loader import load_scenario
 from sim.scenario.model import Scenario
 
@@ -52,7 +52,9 @@ def _unit(
     """One policy of one scenario (run in a worker process)."""
     start = time.perf_counter()
     scenario = load_scenario(source)
-    entry = simulate_policy(scenario, scenario.policies[index], Path(out_dir), seed, replications)
+    policy = scenario.policies[index]
+    stem = file_stems([p.name for p in scenario.policies])[policy.name]
+    entry = simulate_policy(scenario, policy, Path(out_dir), seed, replications, stem=stem)
     return entry, time.perf_counter() - start
 
 

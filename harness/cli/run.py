@@ -146,8 +146,9 @@ def _finish(
     from reports.checks import checks_text
     from reports.data import load_results
     from reports.html import write_report
-    from reports.terminal import summary_table
+    from reports.terminal import summary_table, verdict_lines
     from sim.decide.checks import check_run
+    from sim.decide.decision import decide
     from sim.decide.expect import checks_record
     from sim.decide.verdict import Status
     from sim.results import write_results
@@ -160,8 +161,10 @@ def _finish(
         record["checks"] = checks_record(evaluation, args.accept_inconclusive, where)
         status = evaluation.status(args.accept_inconclusive)
         write_results(out_dir, record)
+    decision = decide(record)
     print(title)
-    print(summary_table(record))
+    print(summary_table(record, decision))
+    print("\n".join(verdict_lines(record, decision)))
     if checked:
         print()
         print(checks_text(record["checks"]))
