@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.charts import all_charts, left_out
+from reports.checks import checks_html
 from reports.data import Results
 from reports.style import colours, save
 from sim.decide.decision import Decision, decide
@@ -195,6 +196,10 @@ def _verdict(results: Results, decision: Decision, figures: list[str]) -> str:
     return verdict_box(results, decision)
 
 
+def _checks(results: Results, decision: Decision, figures: list[str]) -> str:
+    return checks_html(results.record)
+
+
 def _ranking(results: Results, decision: Decision, figures: list[str]) -> str:
     return (
         "<h2>Policies, best first</h2>\n<p>Ranked by the objective above; a policy that breaks"
@@ -230,7 +235,7 @@ sha256 <code>{html.escape(sc["sha256"])}</code> · results of {_report_date(resu
 
 #: The report, top to bottom. The answer comes first; a block of checks (expectations,
 #: baselines) belongs right after the verdict: insert its function there.
-SECTIONS: list[Section] = [_head, _verdict, _ranking, _faults, _charts, _provenance]
+SECTIONS: list[Section] = [_head, _verdict, _checks, _ranking, _faults, _charts, _provenance]
 
 
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:

@@ -26,6 +26,10 @@ from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
 from sim.world.run import Progress, run_policy
 from sim.world.summary import PERCENTILES, distributions, samples, summarize
 
+#: the layout of results.json; a baseline in another format is refused. Raise it when a
+#: figure's meaning or the record's shape changes.
+RESULTS_FORMAT = 1
+
 # two-sided 95% Student t quantiles for n-1 degrees of freedom
 _T95 = {
     1: 12.706,
@@ -231,7 +235,13 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
         "objective": objective_for(scenario).to_json(),
         "objective_given": scenario.objective is not None,
         "expect": [
-            {"metric": e.metric, "policy": e.policy, "min": e.min, "max": e.max}
+            {
+                "metric": e.metric,
+                "policy": list(e.policies) if e.policies is not None else None,
+                "bound": e.describe(),
+                "mode": e.mode,
+                "line": e.line,
+            }
             for e in scenario.expect
         ],
     }
@@ -241,6 +251,7 @@ def new_record(scenario: Scenario, mode: str, seed: int, replications: int) -> d
     """The head of a results record; ``policies`` fills as each policy finishes."""
     return {
         "herdlab_version": __version__,
+        "results_format": RESULTS_FORMAT,
         "mode": mode,
         "complete": False,
         "seed": seed,
@@ -281,6 +292,30 @@ def policy_entry(
     }
 
 
+def simulate_policy(
+    scenario: Scenario,
+    policy: Policy,
+    out_dir: Path,
+    seed: int,
+    replications: int,
+    progress: Progress | None = None,
+    stem: str | None = None,
+) -> dict[str, Any]:
+    """Every replication of one policy; writes its CSVs into ``out_dir`` (named by ``stem``,
+    see :func:`file_stems`) and returns its entry of ``results.json`` (a unit
+    ``herdlab check`` can run in another process)."""
+    per_rep = []
+    per_rep_samples = []
+    first: Recorder | None = None
+    for r in range(replications):
+        run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
+        per_rep.append(summarize(run.recorder, scenario))
+        per_rep_samples.append(samples(run.recorder))
+        first = first or run.recorder  # only the first replication's series is kept
+    assert first is not None
+    return policy_entry(out_dir, scenario, policy, first, per_rep, per_rep_samples, stem)
+
+
 def run_scenario(
     scenario: Scenario,
     out_dir: Path,
@@ -301,17 +336,8 @@ def run_scenario(
     record = new_record(scenario, "sim", seed, replications)
     stems = file_stems([p.name for p in policies])
     for policy in policies:
-        per_rep = []
-        per_rep_samples = []
-        first: Recorder | None = None
-        for r in range(replications):
-            run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
-            per_rep.append(summarize(run.recorder, scenario))
-            per_rep_samples.append(samples(run.recorder))
-            first = first or run.recorder  # only the first replication's series is kept
-        assert first is not None
-        entry = policy_entry(
-            out_dir, scenario, policy, first, per_rep, per_rep_samples, stems[policy.name]
+        entry = simulate_policy(
+            scenario, policy, out_dir, seed, replications, progress, stems[policy.name]
         )
         record["policies"].append(entry)
         write_results(out_dir, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -45,3 +46,25 @@ def resolve_all(names: Sequence[str]) -> tuple[list[Policy], list[Problem]]:
         except ScenarioError as exc:
             problems.extend(exc.problems)
     return policies, problems
+
+
+def add_check_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``run`` and ``check`` that decide what a run is checked against."""
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="compare every figure with an earlier run's results (DIR/results.json, or"
+        " DIR/SCENARIO_NAME/results.json); worse beyond tolerance fails",
+    )
+    p.add_argument(
+        "--tolerance",
+        action="append",
+        metavar="[FIGURE=]AMOUNT",
+        help="how much worse than the baseline a figure may get: N%% of its value or, per"
+        " figure, an amount in its unit (success_rate=0.01); repeatable; default 5%%",
+    )
+    p.add_argument(
+        "--accept-inconclusive",
+        action="store_true",
+        help="an expectation whose 95%% CI straddles its bound passes (by default it fails)",
+    )

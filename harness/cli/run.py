@@ -9,23 +9,36 @@ from typing import TYPE_CHECKING, Any
 
 from harness.cli.common import (
     EXIT_CANNOT_RUN,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    add_check_options,
     report_problems,
     usage_error,
 )
 
 if TYPE_CHECKING:
+    from sim.decide.checks import Tolerances
     from sim.policies.policy import Policy
     from sim.scenario.model import Scenario
+
+    Baseline = tuple[Path, dict[str, Any]] | None
 
 
 MAX_SEED = 2**63 - 1  # as the scenario's seed (sim/scenario/schema.py)
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("run", help="simulate a scenario and write results (and a report)")
+    p = sub.add_parser(
+        "run",
+        help="simulate a scenario, write results (and a report), check its expectations",
+        description="Simulate (or run for real) every policy of a scenario, write results.json,"
+        " CSVs and a report, and check the scenario's expectations (and a baseline, if given).",
+        epilog="exit codes: 0 every expectation holds, 1 one failed (or was inconclusive,"
+        " or a figure regressed past the baseline's tolerance), 2 bad input, 3 could not run"
+        " (a real component did not start), 130 interrupted",
+    )
     p.add_argument("scenario", metavar="SCENARIO")
     p.add_argument(
         "--policy",
@@ -57,6 +70,7 @@ def add_parser(sub: Any) -> None:
         metavar="F",
         help="real mode: shrink clients and capacity together by F (0 < F <= 1)",
     )
+    add_check_options(p)
     p.add_argument(
         "--keep-alive",
         action="store_true",
@@ -73,6 +87,8 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.decide.checks import BaselineError, open_baseline, parse_tolerances
+    from sim.decide.figures import UnknownFigure
     from sim.results import run_scenario
     from sim.scenario.errors import ScenarioError
     from sim.scenario.loader import load_scenario, resolve_policy
@@ -92,8 +108,15 @@ def main(args: argparse.Namespace) -> int:
         return usage_error("--replications must be >= 1")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         return usage_error(f"--seed must be within 0..{MAX_SEED}, got {args.seed}")
+    try:
+        tolerances = parse_tolerances(args.tolerance or [])
+        baseline = (
+            open_baseline(Path(args.baseline), scenario, args.mode) if args.baseline else None
+        )
+    except (ValueError, UnknownFigure, BaselineError) as exc:
+        return usage_error(str(exc))
     if args.mode == "real":
-        return _run_real(args, scenario, policies)
+        return _run_real(args, scenario, policies, baseline, tolerances)
     if args.keep_alive or args.scale != 1.0:
         return usage_error("--keep-alive and --scale apply to --mode real only")
     if _refused_by_cost(args, scenario, policies):
@@ -119,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
-    return _print_and_report(title, record, out_dir, args.no_report)
+    return _finish(args, scenario, title, record, out_dir, baseline, tolerances)
 
 
 def _refused_by_cost(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> bool:
@@ -151,23 +174,55 @@ def _refused_by_cost(args: argparse.Namespace, scenario: Scenario, policies: lis
     return True
 
 
-def _print_and_report(title: str, record: dict[str, Any], out_dir: Path, no_report: bool) -> int:
+def _finish(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    title: str,
+    record: dict[str, Any],
+    out_dir: Path,
+    baseline: Baseline,
+    tolerances: Tolerances,
+) -> int:
+    """Check the run, keep the verdicts in results.json, print the tables, write the report;
+    the exit code says whether every check held."""
+    from reports.checks import checks_text
     from reports.data import load_results
     from reports.html import write_report
     from reports.terminal import summary_table, verdict_lines
+    from sim.decide.checks import check_run
     from sim.decide.decision import decide
+    from sim.decide.expect import checks_record
+    from sim.decide.verdict import Status
+    from sim.results import write_results
 
+    checked = bool(scenario.expect) or baseline is not None
+    status = Status.PASS
+    if checked:
+        evaluation = check_run(scenario, record, baseline, tolerances)
+        where = str(baseline[0]) if baseline is not None else None
+        record["checks"] = checks_record(evaluation, args.accept_inconclusive, where)
+        status = evaluation.status(args.accept_inconclusive)
+        write_results(out_dir, record)
     decision = decide(record)
     print(title)
     print(summary_table(record, decision))
-    print(f"results: {out_dir}/results.json")
-    if not no_report:
-        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
     print("\n".join(verdict_lines(record, decision)))
-    return EXIT_OK
+    if checked:
+        print()
+        print(checks_text(record["checks"]))
+    print(f"results: {out_dir}/results.json")
+    if not args.no_report:
+        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
+    return EXIT_OK if status is Status.PASS else EXIT_FAILED
 
 
-def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> int:
+def _run_real(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    policies: list[Policy],
+    baseline: Baseline,
+    tolerances: Tolerances,
+) -> int:
     from harness.faults import check_realizable
     from harness.procs import ProcessError
     from harness.real import run_real, scale_scenario
@@ -203,4 +258,4 @@ def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
         print(f"cannot start the real bench: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     title = f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}"
-    return _print_and_report(title, record, out_dir, args.no_report)
+    return _finish(args, scenario, title, record, out_dir, baseline, tolerances)

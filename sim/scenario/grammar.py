@@ -68,6 +68,23 @@ class ListOf(Spec):
 
 
 @dataclass(frozen=True)
+class OneOrList(Spec):
+    """One scalar (e.g. a policy name) or a list of them; the value is always a list."""
+
+    item: Spec
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Amount(Spec):
+    """A number >= 0 (in the unit of what it measures) or a percentage written ``N%``.
+
+    The value is the number, or the string ``"N%"`` as written."""
+
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class Field:
     spec: Spec
     required: bool = False
@@ -137,7 +154,30 @@ class Checker:
             return self._scalar(node, spec.name, path)
         if isinstance(spec, ListOf):
             return self._list(node, spec, path)
+        if isinstance(spec, OneOrList):
+            if isinstance(node, yaml.SequenceNode):
+                return self._list(node, ListOf(spec.item, min_items=1), path)
+            one = self._scalar(node, spec.item, path)
+            return _MISSING if one is _MISSING else [one]
+        if isinstance(spec, Amount):
+            return self._amount(node, path)
         return self._scalar(node, spec, path)
+
+    def _amount(self, node: yaml.Node, path: str) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
+            text = str(node.value).strip()
+            number = text[:-1].strip() if text.endswith("%") else ""
+            try:
+                pct = float(number)
+            except ValueError:
+                pct = math.nan
+            if not (math.isfinite(pct) and pct >= 0):
+                self.problem(
+                    node, path, f"expected a number >= 0 or a percentage like 5%, got {text!r}"
+                )
+                return _MISSING
+            return f"{pct:g}%"
+        return self._scalar(node, Number(minimum=0), path)
 
     def _scalar(self, node: yaml.Node, spec: Spec, path: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -374,6 +414,16 @@ def json_schema(spec: Spec) -> dict[str, Any]:
             out["minItems"] = spec.min_items
         if spec.max_items is not None:
             out["maxItems"] = spec.max_items
+    elif isinstance(spec, OneOrList):
+        one = json_schema(spec.item)
+        out = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+    elif isinstance(spec, Amount):
+        out = {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]*)?\s*%\s*$"},
+            ]
+        }
     elif isinstance(spec, Record):
         out = _record_schema(spec)
     elif isinstance(spec, Tagged):

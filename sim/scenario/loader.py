@@ -501,27 +501,87 @@ class _Builder:
         return tuple(out)
 
     def expectations(
-        self, items: list[dict[str, Any]], names: set[str] | None
+        self, items: list[Any], names: list[str] | None, kind: str | None
     ) -> tuple[m.Expectation, ...]:
+        """Every complete ``expect`` item, checked against the scenario's policies (when
+        they loaded: ``names``) and the figures its service kind measures (``kind``)."""
         out = []
         for i, e in enumerate(items):
+            if not complete(e):
+                continue
             path = f"expect[{i}]"
-            if names is not None and e["policy"] is not None and e["policy"] not in names:
-                self.problem(
-                    f"{path}.policy",
-                    f"{e['policy']!r} is not a policy of this scenario;"
-                    f" known: {', '.join(sorted(names))}",
-                )
+            exp = self.expectation(e, path, names, kind)
+            if exp is not None:
+                out.append(exp)
+        return tuple(out)
+
+    def expectation(
+        self, e: dict[str, Any], path: str, names: list[str] | None, kind: str | None
+    ) -> m.Expectation | None:
+        ok = True
+        fig = figure(e["metric"])
+        if kind is not None and kind not in fig.kinds:
+            measured = ", ".join(sorted(fig.kinds))
+            self.problem(
+                f"{path}.metric",
+                f"{fig.name!r} is measured for {measured} services only; this one is {kind}",
+            )
+            ok = False
+        policies = tuple(e["policy"]) if e["policy"] is not None else None
+        for j, name in enumerate(policies or ()):
+            where = f"{path}.policy" if len(policies or ()) == 1 else f"{path}.policy[{j}]"
+            ok &= self.known_policy(name, where, names)
+        relative: m.Relative | None = None
+        given = [d for d in ("at_least", "at_most") if d in e]
+        if len(given) == 2:
+            self.problem(f"{path}.at_most", "give at_least or at_most, not both")
+            ok = False
+        elif given:
+            direction = given[0]
+            other = e[direction]
+            ok &= self.known_policy(other, f"{path}.{direction}", names)
+            if e["min"] is not None or e["max"] is not None:
+                self.problem(path, f"give min/max or {direction}, not both")
+                ok = False
+            if policies is not None and other in policies:
+                self.problem(f"{path}.{direction}", f"compares {other!r} with itself")
+                ok = False
+            relative = m.Relative(other, direction, e["by"], e["times"])
+        else:
+            for key in ("by", "times"):
+                if self.checker.lines.get(f"{path}.{key}") is not None:
+                    self.problem(f"{path}.{key}", "applies only with at_least or at_most")
+                    ok = False
             if e["min"] is None and e["max"] is None:
-                self.problem(path, "give min, max or both")
+                self.problem(path, "give min, max or both, or at_least / at_most another policy")
+                ok = False
             if e["min"] is not None and e["max"] is not None and e["min"] > e["max"]:
                 self.problem(f"{path}.max", f"must be >= min ({e['min']:g})")
-            out.append(
-                m.Expectation(
-                    e["metric"], e["policy"], e["min"], e["max"], self.checker.line_of(path)
-                )
-            )
-        return tuple(out)
+                ok = False
+        if not ok:
+            return None
+        return m.Expectation(
+            metric=e["metric"],
+            policies=policies,
+            min=e["min"],
+            max=e["max"],
+            line=self.checker.line_of(path),
+            relative=relative,
+            mode=e["mode"],
+        )
+
+    def known_policy(self, name: str, path: str, names: list[str] | None) -> bool:
+        if names is None or name in names:
+            return True
+        self.problem(
+            path,
+            f"{name!r} is not a policy of this scenario{did_you_mean(name, names)};"
+            f" its policies: {', '.join(names)}",
+        )
+        return False
+
+    def tolerances(self, t: dict[str, Any]) -> dict[str, m.Tolerance]:
+        return {name: m.Tolerance.parse(amount) for name, amount in t.items()}
 
     def objective(self, o: dict[str, Any], kind: str | None) -> Objective | None:
         """The scenario's ``objective:``: one goal, constraints, tie-breakers."""
@@ -634,9 +694,10 @@ def load_scenario(path: str | Path) -> m.Scenario:
     raw_policies = raw_policies if isinstance(raw_policies, list) else []
     policies = b.policies(raw_policies, "policies")
     raw_expect = v["expect"] if isinstance(v["expect"], list) else []
-    names = {p.name for p in policies} if complete(raw_policies) else None
-    expect = b.expectations([e for e in raw_expect if complete(e)], names)
+    names = [p.name for p in policies] if complete(raw_policies) else None
     kind = v["service"]["kind"] if complete(v["service"]) else None
+    expect = b.expectations(raw_expect, names, kind)
+    tolerances = b.tolerances(v["tolerances"]) if complete(v["tolerances"]) else {}
     objective = (
         b.objective(v["objective"], kind)
         if v["objective"] is not None and complete(v["objective"])
@@ -658,6 +719,7 @@ def load_scenario(path: str | Path) -> m.Scenario:
         faults=tuple(faults),
         policies=policies,
         expect=expect,
+        tolerances=tolerances,
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
         lines=dict(checker.lines),

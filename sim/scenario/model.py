@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sim.distributions import Distribution
 from sim.policies.policy import Policy
@@ -215,14 +215,90 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True)
+class Relative:
+    """A bound taken from another policy's figure in the same run.
+
+    ``at_least``: the figure must be ``>= other x times + by``;
+    ``at_most``: the figure must be ``<= other x times - by``.
+    """
+
+    other: str
+    direction: Literal["at_least", "at_most"]
+    by: float = 0.0
+    times: float = 1.0
+
+    def threshold(self, other_value: float) -> float:
+        if self.direction == "at_least":
+            return other_value * self.times + self.by
+        return other_value * self.times - self.by
+
+    def describe(self) -> str:
+        op = ">=" if self.direction == "at_least" else "<="
+        text = self.other if self.times == 1 else f"{self.times:g} x {self.other}"
+        if self.by:
+            text += f" {'+' if self.direction == 'at_least' else '-'} {self.by:g}"
+        return f"{op} {text}"
+
+
+@dataclass(frozen=True, slots=True)
 class Expectation:
-    """``metric`` of ``policy`` (every policy when None) must lie within [min, max]."""
+    """``metric`` of each policy in ``policies`` (every policy when None) must lie within
+    ``[min, max]``, or relative to another policy's ``metric`` (``relative``); checked in
+    runs of ``mode`` only (both when None). ``line`` is where it stands in the file."""
 
     metric: str
-    policy: str | None
+    policies: tuple[str, ...] | None
     min: float | None
     max: float | None
     line: int
+    relative: Relative | None = None
+    mode: Literal["sim", "real"] | None = None
+
+    def applies_to(self, policy: str) -> bool:
+        return self.policies is None or policy in self.policies
+
+    def describe(self) -> str:
+        """The bound as written: ``>= 0.99``, ``0 <= x <= 1``, ``<= 0.25 x exponential``."""
+        if self.relative is not None:
+            return self.relative.describe()
+        if self.min is not None and self.max is not None:
+            if self.min == self.max:
+                return f"== {self.min:g}"
+            return f"{self.min:g} <= x <= {self.max:g}"
+        if self.min is not None:
+            return f">= {self.min:g}"
+        return f"<= {self.max:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """How much worse than a baseline a figure may get: ``amount`` in the figure's unit,
+    or, when ``relative``, that fraction of the baseline's value."""
+
+    amount: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str | float) -> Tolerance:
+        """``0.01`` (absolute) or ``"5%"`` (relative); ValueError otherwise."""
+        if isinstance(text, str):
+            t = text.strip()
+            if not t.endswith("%"):
+                raise ValueError(f"{text!r} is not a number or a percentage like 5%")
+            pct = float(t[:-1])
+            if not (pct >= 0 and pct != float("inf")):
+                raise ValueError(f"{text!r}: a percentage must be >= 0")
+            return cls(pct / 100.0, True)
+        if not (text >= 0 and text != float("inf")):
+            raise ValueError(f"{text!r}: a tolerance must be >= 0")
+        return cls(float(text), False)
+
+    def allowed(self, baseline: float) -> float:
+        """How far from ``baseline`` (in the worse direction) a value may lie."""
+        return abs(baseline) * self.amount if self.relative else self.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +314,7 @@ class Scenario:
     faults: tuple[Fault, ...]
     policies: tuple[Policy, ...]
     expect: tuple[Expectation, ...]
+    tolerances: Mapping[str, Tolerance]  # per figure, for comparisons with a baseline
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
     peak_window_s: float = 1.0  # the sliding window peak offered load is measured over

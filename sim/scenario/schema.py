@@ -8,12 +8,14 @@ from sim.policies.classify import STATUS_CLASSES, ErrorKind
 from sim.policies.presets import PRESETS
 from sim.scenario.grammar import (
     RECORD_DEFAULTS,
+    Amount,
     Boolean,
     Field,
     ListOf,
     NameOrRecord,
     Nullable,
     Number,
+    OneOrList,
     Record,
     String,
     Tagged,
@@ -347,11 +349,37 @@ POLICY = NameOrRecord(String(tuple(PRESETS)), POLICY_RECORD, doc="a preset name 
 
 EXPECT = Record(
     {
-        "metric": Field(String(METRICS), required=True),
-        "policy": Field(Nullable(String(max_length=100)), default=None, doc="null: every policy"),
-        "min": Field(Nullable(Number()), default=None),
-        "max": Field(Nullable(Number()), default=None),
-    }
+        "metric": Field(String(METRICS), required=True, doc="a summary figure, dotted name"),
+        "policy": Field(
+            Nullable(OneOrList(String(max_length=100))),
+            default=None,
+            doc="a policy of the scenario or a list of them (null: every policy)",
+        ),
+        "min": Field(Nullable(Number()), default=None, doc="the figure must be >= min"),
+        "max": Field(Nullable(Number()), default=None, doc="the figure must be <= max"),
+        "at_least": Field(
+            String(), doc="relative: the figure must be >= this policy's (times `times`, + `by`)"
+        ),
+        "at_most": Field(
+            String(), doc="relative: the figure must be <= this policy's (times `times`, - `by`)"
+        ),
+        "by": Field(Number(minimum=0), default=0.0, doc="relative: margin, in the figure's unit"),
+        "times": Field(
+            Number(exclusive_minimum=0), default=1.0, doc="relative: factor on the other's figure"
+        ),
+        "mode": Field(
+            Nullable(String(("sim", "real"))),
+            default=None,
+            doc="check only in simulated (sim) or real runs (null: both)",
+        ),
+    },
+    doc="a claim the run must bear out: a bound, or a comparison with another policy",
+)
+
+TOLERANCES = Record(
+    {name: Field(Amount()) for name in METRICS},
+    doc="how much worse than a baseline each figure may get: a number in the figure's unit,"
+    " or N% of the baseline's value",
 )
 
 _BOUND = Record(
@@ -415,6 +443,7 @@ SCENARIO = Record(
         "faults": Field(ListOf(FAULT, max_items=MAX_FAULTS), default=[]),
         "policies": Field(ListOf(POLICY, min_items=1, max_items=MAX_POLICIES), required=True),
         "expect": Field(ListOf(EXPECT, max_items=1_000), default=[]),
+        "tolerances": Field(TOLERANCES, default={}),
         "objective": Field(Nullable(OBJECTIVE), default=None),
     },
     doc="a herdlab scenario: one failure story",
