@@ -9,8 +9,6 @@ import pytest
 
 from .test_cli_check import BROKEN, BURST
 
-pytest_plugins = ("pytester",)
-
 OCC = """\
 name: occ-tiny
 duration_s: 30
