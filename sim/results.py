@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.execute import Executor, FixedWorkload, InProcess, Unit, UnitResult, execute
+from sim.execute.executors import OnProgress
 from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
 from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
-from sim.world.run import Progress, run_policy
-from sim.world.summary import distributions, summarize
+from sim.world.run import Progress
+from sim.world.summary import distributions
 
 # two-sided 95% Student t quantiles for n-1 degrees of freedom
 _T95 = {
@@ -151,6 +153,16 @@ def jobs_csv(rec: Recorder) -> str:
     return buf.getvalue()
 
 
+def artifacts_of(rec: Recorder, scenario: Scenario) -> dict[str, Any]:
+    """What a results folder keeps of one run besides its summary: the time-series and
+    per-job CSV texts and the distributions the charts draw."""
+    return {
+        "timeseries_csv": timeseries_csv(rec, scenario),
+        "jobs_csv": jobs_csv(rec),
+        "distributions": distributions(rec),
+    }
+
+
 def scenario_record(scenario: Scenario) -> dict[str, Any]:
     s = scenario.service
     return {
@@ -193,15 +205,16 @@ def policy_entry(
     out_dir: Path,
     scenario: Scenario,
     policy: Policy,
-    first: Recorder,
+    first: dict[str, Any],
     per_replication: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """One policy's results: the CSV and distributions of its first replication written or
-    taken, every figure's mean and 95% CI over ``per_replication`` summaries."""
+    """One policy's results: the CSVs and distributions of its first replication written or
+    taken (``first``: a unit's artifacts), every figure's mean and 95% CI over
+    ``per_replication`` summaries."""
     csv_name = f"timeseries-{slug(policy.name)}.csv"
-    (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
+    (out_dir / csv_name).write_text(first["timeseries_csv"])
     jobs_name = f"jobs-{slug(policy.name)}.csv"
-    (out_dir / jobs_name).write_text(jobs_csv(first))
+    (out_dir / jobs_name).write_text(first["jobs_csv"])
     mean, ci = mean_and_ci(per_replication)
     return {
         "name": policy.name,
@@ -209,7 +222,7 @@ def policy_entry(
         "summary": mean,
         "ci95": ci,
         "per_replication": per_replication,
-        "distributions": distributions(first),
+        "distributions": first["distributions"],
         "timeseries": csv_name,
         "jobs": jobs_name,
     }
@@ -223,29 +236,52 @@ def run_scenario(
     replications: int = 1,
     progress: Progress | None = None,
     on_policy_done: Callable[[dict[str, Any]], None] | None = None,
+    executor: Executor | None = None,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Simulate every policy, write ``results.json`` and CSVs into ``out_dir``, return the record.
 
-    ``results.json`` is rewritten after every policy, marked incomplete until the
-    last, so an interrupted run keeps what it computed.
+    Every (policy, replication) is one unit of :mod:`sim.execute`, run on ``executor``
+    (default: in this process, ``progress`` getting its "x% simulated" lines); replication
+    r of every policy is seeded by (seed, r), so the figures do not depend on the executor.
+    ``results.json`` is rewritten whenever a policy's replications are all done, with the
+    policies done so far in the scenario's order, marked incomplete until the last, so an
+    interrupted run keeps what it computed.
     """
-    policies = list(policies if policies is not None else scenario.policies)
+    policies = tuple(policies if policies is not None else scenario.policies)
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
     record = new_record(scenario, "sim", seed, replications)
-    for policy in policies:
-        per_rep = []
-        first: Recorder | None = None
-        for r in range(replications):
-            run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
-            per_rep.append(summarize(run.recorder, scenario))
-            first = first or run.recorder  # only the first replication's series is kept
+    workload = FixedWorkload(scenario, policies)
+    units = [
+        Unit(f"{i}/{r}", i, seed, r, artifacts=r == 0)
+        for i in range(len(policies))
+        for r in range(replications)
+    ]
+    got: dict[int, dict[int, UnitResult]] = {i: {} for i in range(len(policies))}
+    entries: dict[int, dict[str, Any]] = {}
+
+    def policy_done(result: UnitResult) -> None:
+        i, r = (int(x) for x in result.key.split("/"))
+        got[i][r] = result
+        if len(got[i]) < replications:
+            return
+        first = got[i][0].artifacts
         assert first is not None
-        entry = policy_entry(out_dir, scenario, policy, first, per_rep)
-        record["policies"].append(entry)
+        per_rep = [got[i][k].summary for k in range(replications)]
+        entries[i] = policy_entry(out_dir, scenario, policies[i], first, per_rep)
+        record["policies"] = [entries[k] for k in sorted(entries)]
         write_results(out_dir, record)
         if on_policy_done is not None:
-            on_policy_done(entry)
+            on_policy_done(entries[i])
+
+    execute(
+        workload,
+        units,
+        executor or InProcess(progress),
+        on_progress=on_progress,
+        on_result=policy_done,
+    )
     record["complete"] = True
     write_results(out_dir, record)
     return record

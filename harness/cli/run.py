@@ -12,6 +12,8 @@ from harness.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    add_executor_arguments,
+    make_executor,
     report_problems,
     usage_error,
 )
@@ -38,6 +40,7 @@ def add_parser(sub: Any) -> None:
         metavar="R",
         help="independent replications; figures become mean and 95%% CI",
     )
+    add_executor_arguments(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default out/SCENARIO_NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
@@ -64,6 +67,7 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from harness.cli.progress import ProgressDisplay
     from sim.results import run_scenario
     from sim.scenario.errors import ScenarioError
     from sim.scenario.loader import load_scenario, resolve_policy
@@ -81,15 +85,25 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.replications < 1:
         return usage_error("--replications must be >= 1")
+    if args.mode == "real" and (args.workers is not None or args.dask is not None):
+        return usage_error("--workers and --dask apply to --mode sim only")
     if args.mode == "real":
         return _run_real(args, scenario, policies)
     if args.keep_alive or args.scale != 1.0:
         return usage_error("--keep-alive and --scale apply to --mode real only")
+
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    units = len(policies) * args.replications
+    # one long simulation: its own "x% simulated" lines say more than a bar of one unit
+    long_run = len(policies) * (scenario.clients.count or 0) > 50_000
+    executor = make_executor(args, units, progress if long_run else None)
+    if isinstance(executor, str):
+        return usage_error(executor)
+    display = None if args.quiet or units <= 1 else ProgressDisplay("simulations")
 
     def done(entry: dict[str, Any]) -> None:
-        if not args.quiet:
+        if not args.quiet and display is None:
             print(f"{entry['name']}: done", file=sys.stderr, flush=True)
 
     try:
@@ -99,12 +113,16 @@ def main(args: argparse.Namespace) -> int:
             policies,
             seed=args.seed,
             replications=args.replications,
-            progress=progress if len(policies) * (scenario.clients.count or 0) > 50_000 else None,
             on_policy_done=done,
+            executor=executor,
+            on_progress=display,
         )
     except KeyboardInterrupt:
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if display is not None:
+            display.close()
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
     return _print_and_report(title, record, out_dir, args.no_report)
 

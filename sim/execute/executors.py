@@ -1,0 +1,221 @@
+"""Executors: in-process, a local process pool, Dask distributed; and :func:`execute`.
+
+Each executor runs units of one workload and hands every result to a callback as it
+finishes (in completion order); :func:`execute` puts them back in the units' order, so the
+output never depends on the executor. The workload is sent once per worker: as the pool's
+initializer argument, or scattered to every Dask worker (``broadcast=True``).
+
+Interrupts: on KeyboardInterrupt the executors cancel what has not started, hand over
+every unit that still finishes, stop the processes they started and re-raise.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sim.execute.cache import ResultCache
+from sim.execute.units import Unit, UnitResult, Workload, run_unit
+
+OnResult = Callable[[UnitResult], None]
+#: progress callback: units done (cached ones included), units in all
+OnProgress = Callable[[int, int], None]
+
+
+class Executor(Protocol):
+    """Runs units of one workload; calls ``on_result`` for each as it finishes."""
+
+    #: how many units run at once
+    workers: int
+
+    def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None: ...
+
+
+class InProcess:
+    """Units one after the other, in this process; ``progress`` gets each simulation's
+    "x% simulated" lines (worth it for one long run)."""
+
+    workers = 1
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress
+
+    def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
+        for unit in units:
+            on_result(run_unit(workload, unit, self.progress))
+
+
+# ------------------------------------------------------------------ process pool
+
+_WORKLOAD: Workload | None = None  # a pool worker's copy, set once by its initializer
+
+
+def _init_worker(workload: Workload) -> None:
+    global _WORKLOAD
+    _WORKLOAD = workload
+    # Ctrl-C reaches the whole process group: the parent decides what stops, and a
+    # worker's traceback would only hide its message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_worker(unit: Unit) -> UnitResult:
+    assert _WORKLOAD is not None, "the pool initializer did not run"
+    return run_unit(_WORKLOAD, unit)
+
+
+def _collect_rest(futures: Sequence[cf.Future[UnitResult]], on_result: OnResult) -> None:
+    """After an interrupt: cancel what has not started; hand over what still finishes."""
+    for f in futures:
+        f.cancel()
+    for f in futures:
+        if f.cancelled():
+            continue
+        try:
+            result = f.result()
+        except Exception:  # a unit that failed while we were stopping: nothing to keep
+            continue
+        on_result(result)
+
+
+class ProcessPool:
+    """Units on a local pool of worker processes (default: one per core)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
+        if not units:
+            return
+        pool = cf.ProcessPoolExecutor(
+            max_workers=min(self.workers, len(units)),
+            initializer=_init_worker,
+            initargs=(workload,),
+        )
+        futures: list[cf.Future[UnitResult]] = []
+        try:
+            futures = [pool.submit(_run_in_worker, u) for u in units]
+            for f in cf.as_completed(futures):
+                on_result(f.result())
+        except KeyboardInterrupt:
+            _collect_rest(futures, on_result)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ------------------------------------------------------------------ Dask
+
+
+def _run_on_dask(workload: Workload, unit: Unit) -> UnitResult:
+    return run_unit(workload, unit)
+
+
+@contextmanager
+def _dask_client(address: str, workers: int) -> Iterator[Any]:
+    """A client of the scheduler at ``address``, or of a LocalCluster of ``workers``
+    one-thread processes for ``local``; whatever this starts, it stops."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    client = None
+    try:
+        if address == "local":
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)  # type: ignore[no-untyped-call]
+        else:
+            client = Client(address, timeout=30)  # type: ignore[no-untyped-call]
+        yield client
+    finally:
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
+        if cluster is not None:
+            cluster.close()
+
+
+class DaskExecutor:
+    """Units on Dask distributed: ``address`` ``local`` starts a LocalCluster of
+    ``workers`` processes (stopped at the end, interrupted or not); any other address
+    joins that scheduler, whose workers must have herdlab installed."""
+
+    def __init__(self, address: str = "local", workers: int | None = None) -> None:
+        self.address = address
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
+        if not units:
+            return
+        with _dask_client(self.address, self.workers) as client:
+            if self.address != "local":
+                self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+            shared = client.scatter(workload, broadcast=True, hash=False)
+            futures = [
+                client.submit(_run_on_dask, shared, u, key=f"herdlab-{u.key}-{i}", pure=False)
+                for i, u in enumerate(units)
+            ]
+            try:
+                from distributed import as_completed
+
+                for f in as_completed(futures):  # type: ignore[no-untyped-call]
+                    on_result(f.result())
+            except KeyboardInterrupt:
+                client.cancel([f for f in futures if not f.done()])
+                for f in futures:
+                    if f.status == "finished":
+                        on_result(f.result())
+                raise
+
+
+# ------------------------------------------------------------------ execute
+
+
+def execute(
+    workload: Workload,
+    units: Sequence[Unit],
+    executor: Executor,
+    cache: ResultCache | None = None,
+    on_progress: OnProgress | None = None,
+    on_result: OnResult | None = None,
+) -> list[UnitResult]:
+    """Every unit's result, in the units' order: from ``cache`` when it holds them, the
+    rest run on ``executor`` and stored in ``cache`` as each finishes (so an interrupted
+    batch keeps every finished unit). A unit that asks for artifacts is always run.
+    ``on_result`` sees each result as it arrives, cached ones first."""
+    results: dict[str, UnitResult] = {}
+    todo: list[Unit] = []
+    queued: set[str] = set()
+    for u in units:
+        if u.key in results or u.key in queued:
+            continue  # the same simulation twice: run once
+        hit = None if cache is None or u.artifacts else cache.get(u.key)
+        if hit is not None:
+            results[u.key] = hit
+        else:
+            todo.append(u)
+            queued.add(u.key)
+    if on_result is not None:
+        for hit in list(results.values()):
+            on_result(hit)
+    total = len(results) + len(todo)
+    if on_progress is not None:
+        on_progress(len(results), total)
+
+    def done(result: UnitResult) -> None:
+        results[result.key] = result
+        if cache is not None:
+            cache.put(result)
+        if on_result is not None:
+            on_result(result)
+        if on_progress is not None:
+            on_progress(len(results), total)
+
+    executor.run(workload, todo, done)
+    return [results[u.key] for u in units]
