@@ -19,6 +19,7 @@ from sim.execute import (
 )
 from sim.execute.cache import unit_key
 from sim.policies.presets import preset
+
 from .simhelp import scenario_from
 
 SMALL = """\
