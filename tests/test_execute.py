@@ -55,7 +55,8 @@ def test_every_executor_gives_the_same_summaries_in_the_units_order(tmp_path: Pa
     workload = FixedWorkload(scenario, scenario.policies)
     units = _units(3, 2)
     inproc = execute(workload, units, InProcess())
-    pooled = execute(workload, units, ProcessPool(2))
+    with ProcessPool(2) as pool:
+        pooled = execute(workload, units, pool)
     assert [r.key for r in inproc] == [u.key for u in units]
     assert _summaries(inproc) == _summaries(pooled)
 
@@ -65,8 +66,13 @@ def test_a_dask_local_cluster_gives_the_same_summaries(tmp_path: Path) -> None:
     scenario = scenario_from(tmp_path, SMALL)
     workload = FixedWorkload(scenario, scenario.policies)
     units = _units(3, 1)
-    assert _summaries(execute(workload, units, DaskExecutor("local", 2))) == _summaries(
-        execute(workload, units, InProcess())
+    with DaskExecutor("local", 2) as dask:
+        on_dask = execute(workload, units, dask)
+        again = execute(workload, units, dask)  # a second batch on the same cluster
+    assert (
+        _summaries(on_dask)
+        == _summaries(again)
+        == _summaries(execute(workload, units, InProcess()))
     )
 
 

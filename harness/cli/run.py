@@ -118,11 +118,14 @@ def main(args: argparse.Namespace) -> int:
             on_progress=display,
         )
     except KeyboardInterrupt:
+        if display is not None:
+            display.close()
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if display is not None:
             display.close()
+        executor.close()  # the pool's or cluster's processes
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
     return _print_and_report(title, record, out_dir, args.no_report)
 

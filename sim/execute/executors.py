@@ -5,8 +5,10 @@ finishes (in completion order); :func:`execute` puts them back in the units' ord
 output never depends on the executor. The workload is sent once per worker: as the pool's
 initializer argument, or scattered to every Dask worker (``broadcast=True``).
 
-Interrupts: on KeyboardInterrupt the executors cancel what has not started, hand over
-every unit that still finishes, stop the processes they started and re-raise.
+An executor keeps its pool or cluster from its first batch until :meth:`close` (a search
+runs many batches); use it as a context manager. Interrupts: on KeyboardInterrupt the
+executors cancel what has not started, hand over every unit that still finishes, stop the
+processes they started and re-raise.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sim.execute.cache import ResultCache
@@ -34,8 +35,25 @@ class Executor(Protocol):
 
     def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None: ...
 
+    def close(self) -> None:
+        """Stop every process this executor started."""
+        ...
 
-class InProcess:
+
+class _Closing:
+    """``with executor:`` closes it, however the block ends."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcess(_Closing):
     """Units one after the other, in this process; ``progress`` gets each simulation's
     "x% simulated" lines (worth it for one long run)."""
 
@@ -81,20 +99,28 @@ def _collect_rest(futures: Sequence[cf.Future[UnitResult]], on_result: OnResult)
         on_result(result)
 
 
-class ProcessPool:
-    """Units on a local pool of worker processes (default: one per core)."""
+class ProcessPool(_Closing):
+    """Units on a local pool of worker processes (default: one per core). The pool lives
+    while its workload does: a batch of another workload starts a new one."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._workload: Workload | None = None
+
+    def _pool_for(self, workload: Workload) -> cf.ProcessPoolExecutor:
+        if self._pool is None or self._workload is not workload:
+            self.close()
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.workers, initializer=_init_worker, initargs=(workload,)
+            )
+            self._workload = workload
+        return self._pool
 
     def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
         if not units:
             return
-        pool = cf.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(units)),
-            initializer=_init_worker,
-            initargs=(workload,),
-        )
+        pool = self._pool_for(workload)
         futures: list[cf.Future[UnitResult]] = []
         try:
             futures = [pool.submit(_run_in_worker, u) for u in units]
@@ -102,9 +128,14 @@ class ProcessPool:
                 on_result(f.result())
         except KeyboardInterrupt:
             _collect_rest(futures, on_result)
+            self.close()
             raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._workload = None
 
 
 # ------------------------------------------------------------------ Dask
@@ -114,64 +145,69 @@ def _run_on_dask(workload: Workload, unit: Unit) -> UnitResult:
     return run_unit(workload, unit)
 
 
-@contextmanager
-def _dask_client(address: str, workers: int) -> Iterator[Any]:
-    """A client of the scheduler at ``address``, or of a LocalCluster of ``workers``
-    one-thread processes for ``local``; whatever this starts, it stops."""
-    from distributed import Client, LocalCluster
-
-    cluster = None
-    client = None
-    try:
-        if address == "local":
-            cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
-            client = Client(cluster)  # type: ignore[no-untyped-call]
-        else:
-            client = Client(address, timeout=30)  # type: ignore[no-untyped-call]
-        yield client
-    finally:
-        if client is not None:
-            client.close()  # type: ignore[no-untyped-call]
-        if cluster is not None:
-            cluster.close()
-
-
-class DaskExecutor:
+class DaskExecutor(_Closing):
     """Units on Dask distributed: ``address`` ``local`` starts a LocalCluster of
-    ``workers`` processes (stopped at the end, interrupted or not); any other address
-    joins that scheduler, whose workers must have herdlab installed."""
+    ``workers`` one-thread processes (stopped by :meth:`close`, interrupted or not); any
+    other address joins that scheduler, whose workers must have herdlab installed."""
 
     def __init__(self, address: str = "local", workers: int | None = None) -> None:
         self.address = address
         self.workers = workers or os.cpu_count() or 1
+        self._cluster: Any = None
+        self._client: Any = None
+        self._workload: Workload | None = None
+        self._shared: Any = None
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            from distributed import Client, LocalCluster
+
+            if self.address == "local":
+                self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+                self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
+            else:
+                self._client = Client(self.address, timeout=30)  # type: ignore[no-untyped-call]
+                self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+        return self._client
 
     def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
         if not units:
             return
-        with _dask_client(self.address, self.workers) as client:
-            if self.address != "local":
-                self.workers = max(1, len(client.scheduler_info().get("workers", {})))
-            shared = client.scatter(workload, broadcast=True, hash=False)
-            futures = [
-                client.submit(_run_on_dask, shared, u, key=f"herdlab-{u.key}-{i}", pure=False)
-                for i, u in enumerate(units)
-            ]
-            try:
-                from distributed import as_completed
+        from distributed import as_completed
 
-                for f in as_completed(futures):  # type: ignore[no-untyped-call]
+        client = self._connect()
+        if self._workload is not workload:  # the workload travels once per worker
+            self._shared = client.scatter(workload, broadcast=True, hash=False)
+            self._workload = workload
+        futures = [
+            client.submit(_run_on_dask, self._shared, u, key=f"herdlab-{u.key}-{i}", pure=False)
+            for i, u in enumerate(units)
+        ]
+        try:
+            for f in as_completed(futures):  # type: ignore[no-untyped-call]
+                on_result(f.result())
+        except KeyboardInterrupt:
+            client.cancel([f for f in futures if not f.done()])
+            for f in futures:
+                if f.status == "finished":
                     on_result(f.result())
-            except KeyboardInterrupt:
-                client.cancel([f for f in futures if not f.done()])
-                for f in futures:
-                    if f.status == "finished":
-                        on_result(f.result())
-                raise
+            raise
+
+    def close(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.close()
+        finally:
+            self._client = None
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
+            self._workload = None
 
 
 # ------------------------------------------------------------------ execute
