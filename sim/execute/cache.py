@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
+from sim.decide.figures import names as figure_names
 from sim.execute.units import UnitResult
 
 
 def unit_key(what: Any, seed: int, replication: int) -> str:
     """The cache key of a unit: ``what`` is any JSON-able description of its scenario and
-    policy (sorted keys, so dict order does not matter)."""
+    policy (sorted keys, so dict order does not matter). The registry's figure names are
+    in it too: a summary cached before a figure was added is not reused without it."""
     text = json.dumps(
-        {"what": what, "seed": seed, "replication": replication, "herdlab": __version__},
+        {
+            "what": what,
+            "seed": seed,
+            "replication": replication,
+            "herdlab": __version__,
+            "figures": figure_names(),
+        },
         sort_keys=True,
         separators=(",", ":"),
         allow_nan=False,
@@ -53,7 +61,8 @@ class ResultCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         record = {"key": result.key, "summary": result.summary, "sim_s": result.sim_s}
-        tmp.write_text(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+        # key order kept: a cached summary must write out exactly as a fresh one
+        tmp.write_text(json.dumps(record, allow_nan=False) + "\n")
         tmp.replace(path)
 
     def __len__(self) -> int:

@@ -216,8 +216,9 @@ def _read_block(
 
     # the scenario as it is must build: its own problems, at its own lines
     values = {k: v for k, v in sv.items() if k != "sweep"}
+    base = None
     try:
-        build_scenario(values, fresh(sc_checker), Path(sc_checker.file), raw)
+        base = build_scenario(values, fresh(sc_checker), Path(sc_checker.file), raw)
     except ScenarioError as exc:
         problems.extend(exc.problems)
     policies: tuple[Any, ...] = tuple(values["policies"])
@@ -273,7 +274,7 @@ def _read_block(
         replications=block["replications"],
         map_xy=map_xy,
         pareto_xy=pareto_xy,
-        objective=scenario_objective(values),
+        objective=scenario_objective(base, values),
         line=checker.line_of(block_path),
     )
 
@@ -283,9 +284,11 @@ def fresh(checker: Checker) -> Checker:
     return Checker(checker.file, checker.constructor, [], checker.lines)
 
 
-def scenario_objective(values: dict[str, Any]) -> Objective:
-    """The objective the points are ranked by: the scenario's default for its service."""
-    return default_objective(values["service"]["kind"])
+def scenario_objective(scenario: Any, values: dict[str, Any]) -> Objective:
+    """The objective the points are ranked by: the scenario's ``objective:`` when it has
+    one, else the default for its service kind."""
+    given: Objective | None = getattr(scenario, "objective", None)
+    return given if given is not None else default_objective(values["service"]["kind"])
 
 
 def _parameters(
