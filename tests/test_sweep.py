@@ -300,3 +300,12 @@ def test_choice_values_may_be_mappings_and_null(sweep_file: Callable[[str], Path
     workload = SweepWorkload.of(spec)
     budgets = [workload.realize(p)[1].retry.budget for p in strategy_points(spec)]
     assert budgets[0] is None and getattr(budgets[1], "max_tokens", None) == 4
+
+
+def test_the_shipped_sweeps_validate() -> None:
+    sweeps = sorted(
+        (Path(__file__).resolve().parent.parent / "scenarios" / "sweeps").glob("*.yaml")
+    )
+    assert len(sweeps) >= 2
+    result = herdlab("validate", *map(str, sweeps))
+    assert result.returncode == 0, result.stderr

@@ -139,6 +139,15 @@ class SweepSpec:
         return tuple(p if isinstance(p, str) else p["name"] for p in self.policies)
 
 
+def has_sweep(path: str | Path) -> bool:
+    """Whether a YAML file holds a sweep (of its own, or a scenario's ``sweep:`` block)."""
+    try:
+        top = yaml.safe_load(Path(path).read_bytes())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(top, dict) and top.get("sweep") is not None
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep (a scenario with ``sweep:`` or a sweep file); ScenarioError lists every
     problem, in the sweep file and in the scenario it names."""
