@@ -88,7 +88,7 @@ async def create_job(ctx: ClientContext, kind: str) -> tuple[Outcome, str | None
     """One ``POST /api/ai/jobs``: its Outcome and, on 201, the job id."""
     rec = ctx.rec
     sent = ctx.clock()
-    rec.count(kind, sent)
+    rec.offer(kind, sent)
     rec.in_flight += 1
     try:
         timeout = aiohttp.ClientTimeout(total=ctx.request_timeout_s)
@@ -252,7 +252,7 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
 
     while True:
         sent = ctx.clock()
-        rec.count(kind, sent)
+        rec.offer(kind, sent)
         st.open = False
         counted = "stream_connected"
         timed_out = False

@@ -94,3 +94,32 @@ def test_replications_on_a_process_pool_write_the_same_results(tmp_path: Path) -
     assert main([*common, "--workers", "2", "--out", str(b)]) == 0
     for name in ("results.json", *(p.name for p in a.glob("*.csv"))):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_policies_whose_names_slug_alike_get_distinct_files(tmp_path: Path) -> None:
+    from sim.results import file_stems, run_scenario
+    from sim.scenario import load_scenario
+
+    assert file_stems(["seed+full-jitter", "seed-full-jitter", "Seed-Full-Jitter"]) == {
+        "seed+full-jitter": "seed-full-jitter",
+        "seed-full-jitter": "seed-full-jitter-2",
+        "Seed-Full-Jitter": "Seed-Full-Jitter-3",
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: slugs\nduration_s: 10\nclients: {count: 5, arrival: {kind: burst}}\n"
+        "faults: [{kind: outage, start_s: 0, end_s: 3}]\n"
+        "policies:\n  - {name: seed+full-jitter, base: full-jitter}\n"
+        "  - {name: seed-full-jitter, base: seed-default}\n"
+    )
+    record = run_scenario(load_scenario(path), tmp_path / "out")
+    files = [(p["timeseries"], p["jobs"]) for p in record["policies"]]
+    assert files == [
+        ("timeseries-seed-full-jitter.csv", "jobs-seed-full-jitter.csv"),
+        ("timeseries-seed-full-jitter-2.csv", "jobs-seed-full-jitter-2.csv"),
+    ]
+    for timeseries, jobs in files:
+        assert (tmp_path / "out" / timeseries).exists() and (tmp_path / "out" / jobs).exists()
+    # each policy's file holds its own run: full jitter and the seed plan differ
+    a, b = ((tmp_path / "out" / t).read_text() for t, _ in files)
+    assert a != b

@@ -149,3 +149,20 @@ def test_fixed_workload_realizes_its_policy(tmp_path: Path) -> None:
     scenario = scenario_from(tmp_path, SMALL)
     workload = FixedWorkload(scenario, (preset("no-retry"),))
     assert workload.realize(0)[1].name == "no-retry"
+
+
+@pytest.mark.slow
+def test_dask_joins_a_running_scheduler_by_address_and_leaves_it_running(
+    tmp_path: Path,
+) -> None:
+    from distributed import LocalCluster
+
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    units = _units(2, 1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with DaskExecutor(cluster.scheduler_address) as joined:
+            got = execute(workload, units, joined)
+            assert joined.workers == 1
+        assert cluster.status.name == "running"  # not ours to stop
+    assert _summaries(got) == _summaries(execute(workload, units, InProcess()))

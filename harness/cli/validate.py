@@ -9,9 +9,7 @@ from harness.cli.common import EXIT_OK, EXIT_USAGE, report_problems
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "validate", help="check scenario and sweep files and print every problem"
-    )
+    p = sub.add_parser("validate", help="check scenario and sweep files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=main)
 

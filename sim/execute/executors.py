@@ -246,7 +246,8 @@ def execute(
 ) -> list[UnitResult]:
     """Every unit's result, in the units' order: from ``cache`` when it holds them, the
     rest run on ``executor`` and stored in ``cache`` as each finishes (so an interrupted
-    batch keeps every finished unit). A unit that asks for artifacts is always run.
+    batch keeps every finished unit). A unit that asks for artifacts or samples is always
+    run (the cache holds summaries).
     ``on_result`` sees each result as it arrives, cached ones first."""
     results: dict[str, UnitResult] = {}
     todo: list[Unit] = []
@@ -254,7 +255,7 @@ def execute(
     for u in units:
         if u.key in results or u.key in queued:
             continue  # the same simulation twice: run once
-        hit = None if cache is None or u.artifacts else cache.get(u.key)
+        hit = None if cache is None or u.artifacts or u.samples else cache.get(u.key)
         if hit is not None:
             results[u.key] = hit
         else:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
 
@@ -17,7 +19,7 @@ class Unit:
 
     ``key`` names the result in a cache; ``artifacts`` asks for the first replication's
     CSVs and distributions as well as its summary (a plain run writes them; a sweep does
-    not need them).
+    not need them); ``samples`` for the samples percentiles pool over replications.
     """
 
     key: str
@@ -25,6 +27,7 @@ class Unit:
     seed: int
     replication: int
     artifacts: bool = False
+    samples: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class UnitResult:
     #: scenario, shipping or storing (what the sweep benchmark counts as overhead)
     sim_s: float
     artifacts: dict[str, Any] | None = None
+    samples: dict[str, np.ndarray] | None = None
 
 
 class Workload(Protocol):
@@ -67,7 +71,7 @@ def run_unit(
     duration simulated" lines (in-process runs only)."""
     from sim.results import artifacts_of
     from sim.world.run import run_policy
-    from sim.world.summary import summarize
+    from sim.world.summary import samples, summarize
 
     scenario, policy = workload.realize(unit.spec)
     start = time.perf_counter()
@@ -77,4 +81,5 @@ def run_unit(
     summary = summarize(run.recorder, scenario)
     sim_s = time.perf_counter() - start
     artifacts = artifacts_of(run.recorder, scenario) if unit.artifacts else None
-    return UnitResult(unit.key, summary, sim_s, artifacts)
+    kept = samples(run.recorder) if unit.samples else None
+    return UnitResult(unit.key, summary, sim_s, artifacts, kept)

@@ -25,10 +25,11 @@ from typing import Any
 
 import yaml
 
-from sim.decide.objective import Objective, default_objective
+from sim.decide.objective import Objective, default_objective, objective_for
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.grammar import Checker, Number, Spec, String, complete
 from sim.scenario.loader import _Builder, _parse, build_scenario, parse_scenario
+from sim.scenario.model import Scenario
 from sim.scenario.schema import POLICY_RECORD, SCENARIO, SWEEP_FILE
 from sim.sweep.paths import (
     FIXED_SCENARIO_KEYS,
@@ -293,11 +294,12 @@ def fresh(checker: Checker) -> Checker:
     return Checker(checker.file, checker.constructor, [], checker.lines)
 
 
-def scenario_objective(scenario: Any, values: dict[str, Any]) -> Objective:
+def scenario_objective(scenario: Scenario | None, values: dict[str, Any]) -> Objective:
     """The objective the points are ranked by: the scenario's ``objective:`` when it has
-    one, else the default for its service kind."""
-    given: Objective | None = getattr(scenario, "objective", None)
-    return given if given is not None else default_objective(values["service"]["kind"])
+    one, else the default for its service kind (as the run report ranks)."""
+    if scenario is not None:
+        return objective_for(scenario)
+    return default_objective(values["service"]["kind"], bool(values["faults"]))
 
 
 def _parameters(
