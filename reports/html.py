@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reports.charts import all_charts
+from reports.charts import all_charts, left_out
 from reports.data import Results
 from reports.style import colours, save
 from sim.decide.decision import Decision, decide
@@ -150,8 +150,14 @@ def _inline_svg(svg_text: str) -> str:
 
 
 CAPTIONS = {
-    "herd": "Offered attempts per second: solid = all attempts, dashed = retries and reconnects.",
-    "service": "Queue length, busy slots and warm instances.",
+    "herd": "Offered requests per second, one panel per policy on shared axes: the line is"
+    " every request, the filled area retries and reconnects; dotted, the load before the"
+    " first fault and three times it.",
+    "recovery": "The recovery window, zoomed: offered load (colour) and goodput (dashed), each"
+    " over its pre-fault level; a vertical line marks the recovery, when there is one.",
+    "goodput": "Goodput: results clients received per second, with the service's capacity in"
+    " jobs per second.",
+    "service": "Queue length, busy slots, warm instances and clients waiting to retry.",
     "streams": "Progress streams: connected, reconnecting, given up.",
     "completion_cdf": "Completion time of completed jobs; each curve ends at its success rate.",
     "attempts": "Create attempts per job.",
@@ -200,7 +206,8 @@ def _faults(results: Results, decision: Decision, figures: list[str]) -> str:
 
 
 def _charts(results: Results, decision: Decision, figures: list[str]) -> str:
-    return "<h2>Charts</h2>\n" + "".join(figures)
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in left_out(results))
+    return "<h2>Charts</h2>\n" + "".join(figures) + notes
 
 
 def _provenance(results: Results, decision: Decision, figures: list[str]) -> str:
