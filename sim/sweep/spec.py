@@ -107,11 +107,6 @@ class Parameter:
     def in_policy(self) -> bool:
         return is_policy_path(self.path)
 
-    @property
-    def short(self) -> str:
-        """The path without ``retry.``/``backoff.``: a column heading."""
-        return self.path
-
 
 @dataclass(frozen=True, slots=True)
 class SweepSpec:
