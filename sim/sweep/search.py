@@ -107,6 +107,8 @@ def search(
         study = optuna.create_study(directions=directions, sampler=sampler)
     dists = _distributions(spec)
     points: list[Point] = []
+    if on_trial is not None:
+        on_trial(0, spec.trials)
     while len(points) < spec.trials:
         n = min(spec.batch, spec.trials - len(points))
         with warnings.catch_warnings():
