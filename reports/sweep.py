@@ -24,9 +24,9 @@ from sim.decide.figures import value
 RECOVERED, NOT_RECOVERED, UNKNOWN = "#009E73", "#D55E00", "#DDDDDD"
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{k}: {show_value(x)}" for k, x in v.items()) + "}"
     if v is None:
         return "null"
     return format_figure(v) if isinstance(v, float) else str(v)
@@ -64,7 +64,7 @@ def ranked_rows(record: Mapping[str, Any], top: int) -> list[list[str]]:
         ok = "yes" if p["feasible"] else "no: " + "; ".join(p["broken"])
         rows.append(
             [str(p["rank"]), pid, p["policy"]]
-            + [_show(p["params"][q]) for q in params]
+            + [show_value(p["params"][q]) for q in params]
             + [format_figure(value(p["summary"], f), missing="-") for f in figs]
             + [ok]
         )
@@ -207,8 +207,8 @@ def metastability_map(record: Mapping[str, Any]) -> Any | None:
 
 
 def _ticks(ax: Any, maps: Mapping[str, Any]) -> None:
-    ax.set_xticks(range(len(maps["xs"])), [_show(v) for v in maps["xs"]], rotation=45)
-    ax.set_yticks(range(len(maps["ys"])), [_show(v) for v in maps["ys"]])
+    ax.set_xticks(range(len(maps["xs"])), [show_value(v) for v in maps["xs"]], rotation=45)
+    ax.set_yticks(range(len(maps["ys"])), [show_value(v) for v in maps["ys"]])
     ax.set_xlabel(maps["x"])
     ax.set_ylabel(maps["y"])
     ax.grid(False)
@@ -262,7 +262,7 @@ def write_sweep_report(record: Mapping[str, Any], folder: Path, top: int = 25) -
     by_value = ""
     for path, best in record.get("best_by_value", {}).items():
         items = "".join(
-            f"<li><code>{html.escape(_show(b['value']))}</code>: best point {b['id']},"
+            f"<li><code>{html.escape(show_value(b['value']))}</code>: best point {b['id']},"
             f" rank {b['rank']}</li>"
             for b in best
         )
@@ -270,7 +270,7 @@ def write_sweep_report(record: Mapping[str, Any], folder: Path, top: int = 25) -
     params = "".join(
         f"<li><code>{html.escape(p['path'])}</code> ({p['in']}): "
         + html.escape(
-            ", ".join(_show(v) for v in p["values"])
+            ", ".join(show_value(v) for v in p["values"])
             if "values" in p
             else f"{'log ' if p['log'] else ''}range {p['range'][0]:g}-{p['range'][1]:g}"
             + (f", {p['points']} points" if p["points"] else "")

@@ -85,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _print_and_report(record: dict[str, Any], out_dir: Path, top: int, no_report: bool) -> int:
-    from reports.sweep import ranked_table, write_sweep_report
+    from reports.sweep import ranked_table, show_value, write_sweep_report
 
     n = len(record["points"])
     feasible = sum(p["feasible"] for p in record["points"])
@@ -95,7 +95,7 @@ def _print_and_report(record: dict[str, Any], out_dir: Path, top: int, no_report
     )
     print(ranked_table(record, top))
     for path, best in record["best_by_value"].items():
-        parts = ", ".join(f"{b['value']}: {b['id']} (rank {b['rank']})" for b in best)
+        parts = ", ".join(f"{show_value(b['value'])}: {b['id']} (rank {b['rank']})" for b in best)
         print(f"best point per {path}: {parts}")
     rec = record["recommended"]
     if rec is not None:
