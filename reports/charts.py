@@ -7,6 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from reports.data import Results
 from reports.style import CAPACITY_COLOUR, FAULT_SHADE, RC, colours
@@ -412,6 +413,7 @@ def attempts_histogram(results: Results) -> Any:
         ]
         if spans_decades(heights):
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("attempts per job")
         ax.set_ylabel("jobs" + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.set_title(f"{results.scenario['name']}: attempts per job")
