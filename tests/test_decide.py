@@ -235,3 +235,22 @@ def test_the_verdict_explains_a_constraint_and_a_tie() -> None:
     )
     assert d.winner is not None and d.winner.name == "b"
     assert "ties with a on success_rate" in d.why and "better attempts_per_job" in d.why
+
+
+def test_a_constraint_no_policy_can_be_measured_on_is_set_aside_and_said_so() -> None:
+    from sim.decide.decision import decide
+
+    limited = Objective(
+        "success_rate", "maximize", (Constraint("recovery_load_ratio", Bound(high=3)),)
+    )
+    d = decide(
+        _record(
+            {
+                "a": {"success_rate": 0.9, "recovery_load_ratio": None},  # type: ignore[dict-item]
+                "b": {"success_rate": 0.8, "recovery_load_ratio": None},  # type: ignore[dict-item]
+            },
+            limited,
+        )
+    )
+    assert d.winner is not None and d.winner.name == "a" and d.winner.feasible
+    assert "recovery_load_ratio is null for every policy" in d.why
