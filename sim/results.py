@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.decide.decision import decide
 from sim.decide.objective import objective_for
 from sim.execute import Executor, FixedWorkload, InProcess, Unit, UnitResult, execute
 from sim.execute.executors import OnProgress
@@ -358,8 +359,21 @@ def run_scenario(
         on_result=policy_done,
     )
     record["complete"] = True
+    record["verdict"] = verdict_record(record)
     write_results(out_dir, record)
     return record
+
+
+def verdict_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The decision as ``results.json`` keeps it: the policies best first, the winner,
+    and why (what the report and the terminal say, for tools that read the file)."""
+    decision = decide(record)
+    return {
+        "ranking": [r.name for r in decision.ranking],
+        "winner": decision.winner.name if decision.winner is not None else None,
+        "why": decision.why,
+        "infeasible": {r.name: list(r.broken) for r in decision.ranking if r.broken},
+    }
 
 
 def write_results(out_dir: Path, record: dict[str, Any]) -> None:

@@ -264,3 +264,31 @@ def test_the_recovery_window_is_zoomed_on_the_last_fault(results_dir: Path) -> N
     low, high = ax.get_xlim()
     last = max(f["end_s"] for f in results.scenario["faults"])
     assert low == pytest.approx(last - 5) and high <= results.scenario["duration_s"]
+
+
+def test_policy_plot_shows_reconnect_delays_beside_retry_delays() -> None:
+    from reports.policy_plot import policy_delays
+    from sim.policies.describe import delay_samples
+    from sim.policies.presets import preset
+
+    names = ("seed-default", "grpc-default", "no-retry")
+    retries = {
+        n: delay_samples(preset(n).retry.backoff, preset(n).retry.max_attempts - 1, 500, 1)
+        for n in names
+    }
+
+    def reconnect_count(name: str) -> int:
+        most = preset(name).reconnect.max_attempts
+        return 10 if most is None else most
+
+    reconnects = {
+        n: delay_samples(preset(n).reconnect.backoff, reconnect_count(n), 500, 1) for n in names
+    }
+    left, right = policy_delays(retries, reconnect_s=reconnects).axes
+    assert right.get_title() == "progress stream: reconnects"
+    boxes = [p.get_gid() for p in right.patches if (p.get_gid() or "").startswith("reconnect:")]
+    # seed-default reconnects 3 times, gRPC without limit (10 shown), no-retry never
+    assert boxes.count("reconnect:seed-default") == 3
+    assert boxes.count("reconnect:grpc-default") == 10
+    assert "reconnect:no-retry" not in boxes
+    assert any("no-retry" in t.get_text() for t in left.texts)  # no retries, said so
