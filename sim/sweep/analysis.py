@@ -47,8 +47,9 @@ def default_pareto_axes(objective: Objective, service_kind: str) -> tuple[str, s
 
 def pareto_front(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> list[str]:
     """Ids of the points no other point beats on both figures (each in its better
-    direction), among the feasible points when there are any; sorted by x."""
-    pool = [r for r in rows if r.get("feasible")] or list(rows)
+    direction), sorted by x: the trade-off itself, whether or not a point meets the
+    objective's constraints (the chart and the table show which do)."""
+    pool = list(rows)
     fx, fy = figure(x), figure(y)
 
     def key(r: Mapping[str, Any]) -> tuple[float, float] | None:
