@@ -35,7 +35,7 @@ from harness.runfile import ProcessId, stop_leftovers
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
 from sim.policies.policy import Policy
-from sim.results import new_record, policy_entry, write_results
+from sim.results import artifacts_of, new_record, policy_entry, write_results
 from sim.scenario.model import Burst, ClosedLoop, Poisson, Ramp, RateStep, Scenario
 from sim.world.arrivals import arrival_times_s
 from sim.world.metrics import JobOutcome, Recorder
@@ -336,7 +336,9 @@ def run_real(
             log: list[str] = []
             started = time.monotonic()
             rec = aio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive))
-            entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
+            entry = policy_entry(
+                out_dir, scaled, policy, artifacts_of(rec, scaled), [summarize(rec, scaled)]
+            )
             entry["wall_s"] = round(time.monotonic() - started, 3)
             record["policies"].append(entry)
             record["fault_log"][policy.name] = log

@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from reports.data import Results
 from reports.style import CAPACITY_COLOUR, FAULT_SHADE, RC, colours
@@ -147,11 +148,16 @@ def herd(results: Results) -> Any:
             if ax.get_subplotspec().is_first_col():
                 ax.set_ylabel("requests/s")
         faults = fault_summary(results.scenario["faults"])
+        dotted = (
+            " · dotted: pre-fault load and 3x it"
+            if any(p.summary.get("baseline_offered_per_s") for p in results.policies)
+            else ""
+        )
+        shaded = f"; shaded: {faults}" if results.scenario["faults"] else ""
         fig.suptitle(
             f"{results.scenario['name']}: offered requests per second"
-            f" ({b * 1000:g} ms buckets; shaded: {faults})\n"
-            "line: every request · filled: retries + reconnects ·"
-            " dotted: pre-fault load and 3x it",
+            f" ({b * 1000:g} ms buckets{shaded})\n"
+            f"line: every request · filled: retries + reconnects{dotted}",
             fontsize=13,
         )
         return fig
@@ -454,6 +460,7 @@ def attempts_histogram(results: Results) -> Any:
         ]
         if spans_decades(heights):
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("attempts per job")
         ax.set_ylabel("jobs" + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.set_title(f"{results.scenario['name']}: attempts per job")

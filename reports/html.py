@@ -56,6 +56,8 @@ th:first-child,td:first-child{text-align:left}
 #verdict{border:2px solid #0072B2;border-radius:6px;padding:.6em 1.2em;margin:1em 0;
 background:#f3f8fc}#verdict h2{margin:.2em 0}#verdict .winner{font-size:1.35em;font-weight:700}
 #verdict .objective{color:#444}tr.broken td{color:#777}th small{font-weight:400;color:#555}
+.scroll{overflow-x:auto}#summary td:nth-child(2),#summary th:nth-child(2){text-align:left;
+white-space:nowrap}#summary th{font-size:.85em}.note{color:#555;font-style:italic}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin-right:.4em;vertical-align:-.1em}
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}figcaption{color:#555;font-size:.9em}
 .prov{color:#555;font-size:.85em}code{background:#f4f4f4;padding:0 .2em}
@@ -204,7 +206,7 @@ def _ranking(results: Results, decision: Decision, figures: list[str]) -> str:
     return (
         "<h2>Policies, best first</h2>\n<p>Ranked by the objective above; a policy that breaks"
         " a constraint ranks after every one that does not. Hover a column's name for its"
-        " definition.</p>\n" + summary_table(results, decision)
+        ' definition.</p>\n<div class="scroll">' + summary_table(results, decision) + "</div>"
     )
 
 

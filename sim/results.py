@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.decide.decision import decide
 from sim.decide.objective import objective_for
+from sim.execute import Executor, FixedWorkload, InProcess, Unit, UnitResult, execute
+from sim.execute.executors import OnProgress
 from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
@@ -213,6 +216,16 @@ def jobs_csv(rec: Recorder) -> str:
     return buf.getvalue()
 
 
+def artifacts_of(rec: Recorder, scenario: Scenario) -> dict[str, Any]:
+    """What a results folder keeps of one run besides its summary: the time-series and
+    per-job CSV texts and the distributions the charts draw."""
+    return {
+        "timeseries_csv": timeseries_csv(rec, scenario),
+        "jobs_csv": jobs_csv(rec),
+        "distributions": distributions(rec),
+    }
+
+
 def scenario_record(scenario: Scenario) -> dict[str, Any]:
     s = scenario.service
     return {
@@ -265,20 +278,21 @@ def policy_entry(
     out_dir: Path,
     scenario: Scenario,
     policy: Policy,
-    first: Recorder,
+    first: dict[str, Any],
     per_replication: list[dict[str, Any]],
     per_replication_samples: list[dict[str, np.ndarray]] | None = None,
     stem: str | None = None,
 ) -> dict[str, Any]:
-    """One policy's results: the CSV and distributions of its first replication written or
-    taken, every figure's mean (percentiles: pooled) and 95% CI over ``per_replication``
-    summaries and, for the percentiles, their samples. ``stem`` names its files (default:
-    the policy's slug; :func:`file_stems` keeps them distinct within a run)."""
+    """One policy's results: the CSVs and distributions of its first replication written or
+    taken (``first``: a unit's artifacts), every figure's mean (percentiles: pooled) and
+    95% CI over ``per_replication`` summaries and, for the percentiles, their samples.
+    ``stem`` names its files (default: the policy's slug; :func:`file_stems` keeps them
+    distinct within a run)."""
     stem = stem or slug(policy.name)
     csv_name = f"timeseries-{stem}.csv"
-    (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
+    (out_dir / csv_name).write_text(first["timeseries_csv"])
     jobs_name = f"jobs-{stem}.csv"
-    (out_dir / jobs_name).write_text(jobs_csv(first))
+    (out_dir / jobs_name).write_text(first["jobs_csv"])
     mean, ci = mean_and_ci(per_replication, per_replication_samples)
     return {
         "name": policy.name,
@@ -286,7 +300,7 @@ def policy_entry(
         "summary": mean,
         "ci95": ci,
         "per_replication": per_replication,
-        "distributions": distributions(first),
+        "distributions": first["distributions"],
         "timeseries": csv_name,
         "jobs": jobs_name,
     }
@@ -313,7 +327,9 @@ def simulate_policy(
         per_rep_samples.append(samples(run.recorder))
         first = first or run.recorder  # only the first replication's series is kept
     assert first is not None
-    return policy_entry(out_dir, scenario, policy, first, per_rep, per_rep_samples, stem)
+    return policy_entry(
+        out_dir, scenario, policy, artifacts_of(first, scenario), per_rep, per_rep_samples, stem
+    )
 
 
 def run_scenario(
@@ -324,28 +340,79 @@ def run_scenario(
     replications: int = 1,
     progress: Progress | None = None,
     on_policy_done: Callable[[dict[str, Any]], None] | None = None,
+    executor: Executor | None = None,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Simulate every policy, write ``results.json`` and CSVs into ``out_dir``, return the record.
 
-    ``results.json`` is rewritten after every policy, marked incomplete until the
-    last, so an interrupted run keeps what it computed.
+    Every (policy, replication) is one unit of :mod:`sim.execute`, run on ``executor``
+    (default: in this process, ``progress`` getting its "x% simulated" lines); replication
+    r of every policy is seeded by (seed, r), so the figures do not depend on the executor.
+    ``results.json`` is rewritten whenever a policy's replications are all done, with the
+    policies done so far in the scenario's order, marked incomplete until the last, so an
+    interrupted run keeps what it computed.
     """
-    policies = list(policies if policies is not None else scenario.policies)
+    policies = tuple(policies if policies is not None else scenario.policies)
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
     record = new_record(scenario, "sim", seed, replications)
     stems = file_stems([p.name for p in policies])
-    for policy in policies:
-        entry = simulate_policy(
-            scenario, policy, out_dir, seed, replications, progress, stems[policy.name]
+    workload = FixedWorkload(scenario, policies)
+    units = [
+        Unit(f"{i}/{r}", i, seed, r, artifacts=r == 0, samples=True)
+        for i in range(len(policies))
+        for r in range(replications)
+    ]
+    got: dict[int, dict[int, UnitResult]] = {i: {} for i in range(len(policies))}
+    entries: dict[int, dict[str, Any]] = {}
+
+    def policy_done(result: UnitResult) -> None:
+        i, r = (int(x) for x in result.key.split("/"))
+        got[i][r] = result
+        if len(got[i]) < replications:
+            return
+        first = got[i][0].artifacts
+        assert first is not None
+        reps = [got[i][k] for k in range(replications)]
+        per_rep = [u.summary for u in reps]
+        per_rep_samples = [u.samples for u in reps if u.samples is not None]
+        entries[i] = policy_entry(
+            out_dir,
+            scenario,
+            policies[i],
+            first,
+            per_rep,
+            per_rep_samples,
+            stems[policies[i].name],
         )
-        record["policies"].append(entry)
+        record["policies"] = [entries[k] for k in sorted(entries)]
         write_results(out_dir, record)
         if on_policy_done is not None:
-            on_policy_done(entry)
+            on_policy_done(entries[i])
+
+    execute(
+        workload,
+        units,
+        executor or InProcess(progress),
+        on_progress=on_progress,
+        on_result=policy_done,
+    )
     record["complete"] = True
+    record["verdict"] = verdict_record(record)
     write_results(out_dir, record)
     return record
+
+
+def verdict_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The decision as ``results.json`` keeps it: the policies best first, the winner,
+    and why (what the report and the terminal say, for tools that read the file)."""
+    decision = decide(record)
+    return {
+        "ranking": [r.name for r in decision.ranking],
+        "winner": decision.winner.name if decision.winner is not None else None,
+        "why": decision.why,
+        "infeasible": {r.name: list(r.broken) for r in decision.ranking if r.broken},
+    }
 
 
 def write_results(out_dir: Path, record: dict[str, Any]) -> None:

@@ -94,6 +94,18 @@ def test_a_seed_numpy_cannot_take_is_a_usage_error(tmp_path: Path) -> None:
         assert not (tmp_path / "results.json").exists()
 
 
+def test_replications_on_a_process_pool_write_the_same_results(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    scenario = SCENARIOS / "cloud-run-503-burst.yaml"
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["run", str(scenario), "--replications", "2", "--no-report", "--quiet"]
+    assert main([*common, "--workers", "1", "--out", str(a)]) == 0
+    assert main([*common, "--workers", "2", "--out", str(b)]) == 0
+    for name in ("results.json", *(p.name for p in a.glob("*.csv"))):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
 def test_policies_whose_names_slug_alike_get_distinct_files(tmp_path: Path) -> None:
     from sim.results import file_stems, run_scenario
     from sim.scenario import load_scenario

@@ -146,3 +146,111 @@ def test_minimal_scenario_ranks_under_the_default_objective(tmp_path: Path) -> N
     # without faults there is no recovery surge to limit: the default has no constraint
     (only,) = objective_for(scenario).rank([("seed-default", summary)])
     assert only.rank == 1 and only.feasible
+
+
+def test_a_run_records_its_verdict_in_results_json(tmp_path: Path) -> None:
+    from sim.results import run_scenario
+
+    scenario = load_scenario(SCENARIOS / "occ-contention-2015.yaml")
+    chosen = [scenario.policy(n) for n in ("exponential", "full-jitter")]
+    record = run_scenario(scenario, tmp_path, chosen, replications=3)
+    verdict = record["verdict"]
+    assert verdict["winner"] == "full-jitter" and verdict["ranking"] == [
+        "full-jitter",
+        "exponential",
+    ]
+    assert "lowest server_writes" in verdict["why"] and "CIs" in verdict["why"]
+    assert record["scenario"]["objective"]["minimize"] == "server_writes"
+
+
+def _record(
+    policies: dict[str, dict[str, float]],
+    objective: Objective,
+    cis: dict[str, dict[str, list[float]]] | None = None,
+) -> dict:  # type: ignore[type-arg]
+    return {
+        "replications": 5 if cis else 1,
+        "scenario": {"service_kind": "job", "faults": [], "objective": objective.to_json()},
+        "policies": [
+            {"name": n, "summary": s, "ci95": (cis or {}).get(n, {})} for n, s in policies.items()
+        ],
+    }
+
+
+def test_the_verdict_gives_the_margin_and_whether_the_cis_overlap() -> None:
+    from sim.decide.decision import decide
+
+    goal = Objective("success_rate", "maximize")
+    apart = decide(
+        _record(
+            {"a": {"success_rate": 0.9}, "b": {"success_rate": 0.99}},
+            goal,
+            {"a": {"success_rate": [0.88, 0.92]}, "b": {"success_rate": [0.98, 1.0]}},
+        )
+    )
+    assert apart.winner is not None and apart.winner.name == "b"
+    assert "0.99 against 0.9 for a, a margin of 0.09" in apart.why
+    assert "do not overlap" in apart.why
+    close = decide(
+        _record(
+            {"a": {"success_rate": 0.95}, "b": {"success_rate": 0.96}},
+            goal,
+            {"a": {"success_rate": [0.93, 0.97]}, "b": {"success_rate": [0.94, 0.98]}},
+        )
+    )
+    assert "overlap, so more replications could still reverse the order" in close.why
+    single = decide(_record({"a": {"success_rate": 0.9}, "b": {"success_rate": 0.8}}, goal))
+    assert "one replication" in single.why
+
+
+def test_the_verdict_explains_a_constraint_and_a_tie() -> None:
+    from sim.decide.decision import decide
+
+    limited = Objective(
+        "success_rate",
+        "maximize",
+        (Constraint("recovery_load_ratio", Bound(high=3)),),
+    )
+    d = decide(
+        _record(
+            {
+                "bold": {"success_rate": 0.99, "recovery_load_ratio": 5.0},
+                "calm": {"success_rate": 0.9, "recovery_load_ratio": 2.0},
+            },
+            limited,
+        )
+    )
+    assert d.winner is not None and d.winner.name == "calm"
+    assert "only policy within every constraint" in d.why
+    assert "bold has the better success_rate (0.99 against 0.9)" in d.why
+    tied = Objective("success_rate", "maximize", then=("attempts_per_job",), tie_tolerance=0.01)
+    d = decide(
+        _record(
+            {
+                "a": {"success_rate": 0.995, "attempts_per_job": 1.5},
+                "b": {"success_rate": 0.99, "attempts_per_job": 1.2},
+            },
+            tied,
+        )
+    )
+    assert d.winner is not None and d.winner.name == "b"
+    assert "ties with a on success_rate" in d.why and "better attempts_per_job" in d.why
+
+
+def test_a_constraint_no_policy_can_be_measured_on_is_set_aside_and_said_so() -> None:
+    from sim.decide.decision import decide
+
+    limited = Objective(
+        "success_rate", "maximize", (Constraint("recovery_load_ratio", Bound(high=3)),)
+    )
+    d = decide(
+        _record(
+            {
+                "a": {"success_rate": 0.9, "recovery_load_ratio": None},  # type: ignore[dict-item]
+                "b": {"success_rate": 0.8, "recovery_load_ratio": None},  # type: ignore[dict-item]
+            },
+            limited,
+        )
+    )
+    assert d.winner is not None and d.winner.name == "a" and d.winner.feasible
+    assert "recovery_load_ratio is null for every policy" in d.why

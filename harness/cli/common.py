@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sim.execute import Executor
     from sim.policies.policy import Policy
     from sim.scenario.errors import Problem
 
@@ -68,3 +69,41 @@ def add_check_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="an expectation whose 95%% CI straddles its bound passes (by default it fails)",
     )
+
+
+def add_executor_arguments(p: Any) -> None:
+    """``--workers N`` and ``--dask ADDRESS``: where a batch of simulations runs."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="simulations at once: 1 runs in this process; default: every core"
+        " (a local process pool), or the Dask cluster's size",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run on Dask distributed: 'local' starts a LocalCluster of --workers processes"
+        " (stopped at the end); an address (tcp://host:8786) joins that scheduler",
+    )
+
+
+def make_executor(args: Any, units: int, progress: Any = None) -> Executor | str:
+    """The executor the flags ask for, or a usage message. A pool is not worth starting
+    for a single unit, nor for ``--workers 1``."""
+    import os
+
+    from sim.execute import DaskExecutor, InProcess, ProcessPool
+
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be >= 1"
+    if args.dask is not None:
+        if args.dask != "local" and "://" not in args.dask and ":" not in args.dask:
+            return f"--dask: {args.dask!r} is neither 'local' nor a scheduler address (host:port)"
+        return DaskExecutor(args.dask, args.workers)
+    workers = args.workers or os.cpu_count() or 1
+    if workers == 1 or units <= 1:
+        return InProcess(progress)
+    return ProcessPool(workers)

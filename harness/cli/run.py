@@ -14,6 +14,8 @@ from harness.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_check_options,
+    add_executor_arguments,
+    make_executor,
     report_problems,
     usage_error,
 )
@@ -54,6 +56,7 @@ def add_parser(sub: Any) -> None:
         metavar="R",
         help="independent replications; figures become mean and 95%% CI",
     )
+    add_executor_arguments(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default out/SCENARIO_NAME)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
@@ -87,6 +90,7 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from harness.cli.progress import ProgressDisplay
     from sim.decide.checks import BaselineError, open_baseline, parse_tolerances
     from sim.decide.figures import UnknownFigure
     from sim.results import run_scenario
@@ -115,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
         )
     except (ValueError, UnknownFigure, BaselineError) as exc:
         return usage_error(str(exc))
+    if args.mode == "real" and (args.workers is not None or args.dask is not None):
+        return usage_error("--workers and --dask apply to --mode sim only")
     if args.mode == "real":
         return _run_real(args, scenario, policies, baseline, tolerances)
     if args.keep_alive or args.scale != 1.0:
@@ -123,9 +129,16 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    units = len(policies) * args.replications
+    # one long simulation: its own "x% simulated" lines say more than a bar of one unit
+    long_run = len(policies) * (scenario.clients.count or 0) > 50_000
+    executor = make_executor(args, units, progress if long_run else None)
+    if isinstance(executor, str):
+        return usage_error(executor)
+    display = None if args.quiet or units <= 1 else ProgressDisplay("simulations")
 
     def done(entry: dict[str, Any]) -> None:
-        if not args.quiet:
+        if not args.quiet and display is None:
             print(f"{entry['name']}: done", file=sys.stderr, flush=True)
 
     try:
@@ -135,12 +148,19 @@ def main(args: argparse.Namespace) -> int:
             policies,
             seed=args.seed,
             replications=args.replications,
-            progress=progress if len(policies) * (scenario.clients.count or 0) > 50_000 else None,
             on_policy_done=done,
+            executor=executor,
+            on_progress=display,
         )
     except KeyboardInterrupt:
+        if display is not None:
+            display.close()
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if display is not None:
+            display.close()
+        executor.close()  # the pool's or cluster's processes
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
     return _finish(args, scenario, title, record, out_dir, baseline, tolerances)
 

@@ -9,7 +9,7 @@ from harness.cli.common import EXIT_OK, EXIT_USAGE, report_problems
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("validate", help="check scenario files and print every problem")
+    p = sub.add_parser("validate", help="check scenario and sweep files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=main)
 
@@ -17,11 +17,16 @@ def add_parser(sub: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from sim.scenario.errors import Problem, ScenarioError
     from sim.scenario.loader import load_scenario
+    from sim.sweep.spec import has_sweep, load_sweep
 
     problems: list[Problem] = []
     for file in args.files:
         try:
-            scenario = load_scenario(file)
+            if has_sweep(file):  # a sweep's values and paths, and its scenario's
+                sweep = load_sweep(file)
+                scenario = load_scenario(sweep.scenario_file)
+            else:
+                scenario = load_scenario(file)
         except ScenarioError as exc:
             problems.extend(exc.problems)
             continue

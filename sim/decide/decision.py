@@ -8,6 +8,7 @@ runner-up and whether their 95% confidence intervals overlap.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,8 +57,21 @@ def decide(record: Mapping[str, Any]) -> Decision:
     replicated = int(record.get("replications", 1)) > 1
     entries = [(p["name"], p["summary"]) for p in record["policies"]]
     cis = {p["name"]: p.get("ci95") or {} for p in record["policies"]} if replicated else None
+    # A constraint on a figure no policy has (no load before the first fault: no
+    # recovery_load_ratio) cannot tell policies apart: it is set aside, and said so.
+    unmeasured = [
+        c for c in objective.subject_to if all(value(s, c.metric) is None for _, s in entries)
+    ]
+    if unmeasured and entries:
+        objective = dataclasses.replace(
+            objective, subject_to=tuple(c for c in objective.subject_to if c not in unmeasured)
+        )
     ranking = tuple(objective.rank(entries, cis))
-    return Decision(objective, given, ranking, _why(objective, ranking, replicated))
+    why = _why(objective, ranking, replicated)
+    if unmeasured:
+        names = ", ".join(c.metric for c in unmeasured)
+        why += f" ({names} is null for every policy, so its limit was not applied.)"
+    return Decision(objective, given, ranking, why)
 
 
 def num(x: float | None) -> str:

@@ -320,3 +320,23 @@ def flat_names(summary: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield from flat_names(v, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"
+
+
+def markdown_table() -> str:
+    """The README's table of figures, made from this registry (a test holds the README to
+    it; ``python -m sim.decide.figures`` prints it)."""
+    rows = [
+        "| figure | unit | better | across replications | definition |",
+        "|---|---|---|---|---|",
+    ]
+    for f in _DECLARED:
+        kinds = "" if f.kinds == ALL_KINDS else f" ({', '.join(sorted(f.kinds))} only)"
+        pooled = "pooled percentile" if f.pooling == "pooled" else "mean"
+        rows.append(
+            f"| `{f.name}` | {f.unit} | {f.better} | {pooled} | {f.definition}{kinds} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -117,6 +117,14 @@ class NameOrRecord(Spec):
     doc: str = ""
 
 
+@dataclass(frozen=True)
+class Raw(Spec):
+    """Any YAML node, kept as the node for its reader to check (a sweep's parameters,
+    whose keys are paths into the scenario and whose values follow the keys' rules)."""
+
+    doc: str = ""
+
+
 # ----------------------------------------------------------------- checking
 
 
@@ -140,6 +148,8 @@ class Checker:
     def check(self, node: yaml.Node, spec: Spec, path: str) -> Any:
         """The plain value of ``node`` if it fits ``spec``; ``_MISSING`` after a problem."""
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(spec, Raw):
+            return node
         if isinstance(spec, Nullable):
             if _is_null(node):
                 return None
@@ -437,6 +447,8 @@ def json_schema(spec: Spec) -> dict[str, Any]:
         out = {"oneOf": variants}
     elif isinstance(spec, NameOrRecord):
         out = {"anyOf": [json_schema(spec.name), json_schema(spec.record)]}
+    elif isinstance(spec, Raw):
+        out = {"type": "object"}
     else:  # pragma: no cover - every Spec subclass is handled above
         raise TypeError(f"no schema for {spec!r}")
     if spec.doc:

@@ -658,6 +658,20 @@ def load_scenario(path: str | Path) -> m.Scenario:
     """Load one scenario file; raise ScenarioError listing every problem in it."""
     path = Path(path)
     v, checker, raw = _parse(path, SCENARIO)
+    return build_scenario(v, checker, path, raw)
+
+
+def parse_scenario(path: str | Path) -> tuple[dict[str, Any], Checker, bytes]:
+    """A scenario file's checked plain values (defaults filled in), the checker that holds
+    the line of every path, and the file's bytes. Raises ScenarioError only for problems
+    that leave nothing to build; :func:`build_scenario` reports the rest."""
+    return _parse(Path(path), SCENARIO)
+
+
+def build_scenario(v: dict[str, Any], checker: Checker, path: Path, raw: bytes) -> m.Scenario:
+    """The scenario of checked plain values ``v`` (perhaps changed since they were read,
+    as a sweep point changes them); ScenarioError lists every problem, at the lines
+    ``checker`` recorded."""
     b = _Builder(checker)
     duration_s: float | None = v["duration_s"] if complete(v.get("duration_s")) else None
     horizon_s = duration_s if duration_s is not None else math.inf

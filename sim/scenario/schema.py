@@ -16,6 +16,7 @@ from sim.scenario.grammar import (
     Nullable,
     Number,
     OneOrList,
+    Raw,
     Record,
     String,
     Tagged,
@@ -382,6 +383,72 @@ TOLERANCES = Record(
     " or N% of the baseline's value",
 )
 
+SWEEP_STRATEGIES = ("grid", "random", "halton", "search")
+
+SWEEP = Record(
+    {
+        "scenario": Field(
+            String(),
+            doc="the scenario file swept, relative to this file (in a sweep file of its own)",
+        ),
+        "name": Field(String(), doc="the sweep's name (default: the scenario's, + '-sweep')"),
+        "policies": Field(
+            ListOf(POLICY, min_items=1, max_items=MAX_POLICIES),
+            doc="the policies the parameters change (default: the scenario's policies)",
+        ),
+        "parameters": Field(
+            Raw(
+                doc="PATH: [values] or {range|log: [low, high], points: N}; a PATH into a"
+                " policy (retry.max_attempts, reconnect.backoff.base_s, retry.budget.percent)"
+                " or into the scenario (faults[0].end_s, clients.count)"
+            ),
+            required=True,
+        ),
+        "strategy": Field(
+            String(SWEEP_STRATEGIES),
+            default="grid",
+            doc="grid: every combination; random, halton (quasi-random): `trials` points;"
+            " search: Optuna's multi-objective TPE for `trials` trials",
+        ),
+        "trials": Field(COUNT, default=32, doc="points of random / halton, trials of search"),
+        "batch": Field(
+            COUNT,
+            default=8,
+            doc="search: trials asked at once (fixed, so results do not"
+            " depend on the number of workers)",
+        ),
+        "seed": Field(
+            Nullable(Number(integer=True, minimum=0, maximum=2**63 - 1)),
+            default=None,
+            doc="seed of the draws of random / halton / search (default: the scenario's)",
+        ),
+        "replications": Field(COUNT, default=1, doc="replications of every point"),
+        "map": Field(
+            Record(
+                {
+                    "x": Field(String(), required=True, doc="a parameter's path"),
+                    "y": Field(String(), required=True, doc="a parameter's path"),
+                }
+            ),
+            doc="the two parameters of the heatmaps and the metastability map",
+        ),
+        "pareto": Field(
+            Record(
+                {
+                    "x": Field(String(METRICS), required=True),
+                    "y": Field(String(METRICS), required=True),
+                }
+            ),
+            doc="the two figures of the Pareto chart (default: a constraint's figure"
+            " or peak_load_ratio, against the objective's)",
+        ),
+    },
+    doc="a sweep: points over policy and scenario parameters, ranked by the objective",
+)
+
+SWEEP_FILE = Record({"sweep": Field(SWEEP, required=True)}, doc="a sweep of its own")
+
+
 _BOUND = Record(
     {
         "min": Field(Nullable(Number()), default=None),
@@ -445,6 +512,7 @@ SCENARIO = Record(
         "expect": Field(ListOf(EXPECT, max_items=1_000), default=[]),
         "tolerances": Field(TOLERANCES, default={}),
         "objective": Field(Nullable(OBJECTIVE), default=None),
+        "sweep": Field(Nullable(SWEEP), default=None, doc="run by `herdlab sweep`"),
     },
     doc="a herdlab scenario: one failure story",
 )

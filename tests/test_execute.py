@@ -1,0 +1,168 @@
+"""The executor: same results on every executor, cache reuse, ordering, interrupts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sim.execute import (
+    DaskExecutor,
+    FixedWorkload,
+    InProcess,
+    ProcessPool,
+    ResultCache,
+    Unit,
+    UnitResult,
+    execute,
+)
+from sim.execute.cache import unit_key
+from sim.policies.presets import preset
+
+from .simhelp import scenario_from
+
+SMALL = """\
+name: small
+seed: 7
+duration_s: 30
+clients:
+  count: 300
+  arrival: {kind: poisson, schedule: [{from_s: 0, rate_per_s: 20}]}
+  job_timeout_s: 20
+  request_timeout_s: 2
+  follow_stream: false
+service: {kind: rpc, instances: 4, concurrency: 2,
+          service_time: {kind: constant, value_s: 0.5}}
+faults:
+  - {kind: outage, start_s: 10, end_s: 14, answer: "503"}
+policies: [seed-default, full-jitter, no-retry]
+"""
+
+
+def _units(n_policies: int, reps: int) -> list[Unit]:
+    return [
+        Unit(unit_key({"policy": i}, 7, r), i, 7, r) for i in range(n_policies) for r in range(reps)
+    ]
+
+
+def _summaries(results: list[UnitResult]) -> str:
+    return json.dumps([(r.key, r.summary) for r in results], sort_keys=True)
+
+
+def test_every_executor_gives_the_same_summaries_in_the_units_order(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    units = _units(3, 2)
+    inproc = execute(workload, units, InProcess())
+    with ProcessPool(2) as pool:
+        pooled = execute(workload, units, pool)
+    assert [r.key for r in inproc] == [u.key for u in units]
+    assert _summaries(inproc) == _summaries(pooled)
+
+
+@pytest.mark.slow
+def test_a_dask_local_cluster_gives_the_same_summaries(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    units = _units(3, 1)
+    with DaskExecutor("local", 2) as dask:
+        on_dask = execute(workload, units, dask)
+        again = execute(workload, units, dask)  # a second batch on the same cluster
+    assert (
+        _summaries(on_dask)
+        == _summaries(again)
+        == _summaries(execute(workload, units, InProcess()))
+    )
+
+
+def test_the_cache_runs_only_what_is_missing(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    cache = ResultCache(tmp_path / "cache")
+    first = execute(workload, _units(2, 1), InProcess(), cache)
+    assert len(cache) == 2
+    ran: list[str] = []
+    seen: list[tuple[int, int]] = []
+    again = execute(
+        workload,
+        _units(3, 1),
+        InProcess(),
+        cache,
+        on_progress=lambda d, t: seen.append((d, t)),
+        on_result=lambda r: ran.append(r.key),
+    )
+    assert _summaries(again[:2]) == _summaries(first)
+    assert seen[0] == (2, 3) and seen[-1] == (3, 3)  # two cached, one run
+    assert len(cache) == 3 and len(ran) == 3
+
+
+def test_a_unit_given_twice_runs_once(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    u = _units(1, 1)[0]
+    calls: list[str] = []
+    out = execute(workload, [u, u], InProcess(), on_result=lambda r: calls.append(r.key))
+    assert len(calls) == 1 and out[0] is out[1]
+
+
+def test_an_interrupt_keeps_every_finished_unit(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    cache = ResultCache(tmp_path / "cache")
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(workload, _units(3, 1), InProcess(), cache, on_progress=stop_after_two)
+    assert len(cache) == 2
+
+
+def test_a_damaged_cache_file_is_computed_again(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    key = unit_key({"x": 1}, 1, 0)
+    cache.put(UnitResult(key, {"jobs": 1}, 0.1))
+    path = next(tmp_path.glob("*/*.json"))
+    path.write_text("{not json")
+    assert cache.get(key) is None
+
+
+def test_a_unit_key_changes_with_seed_replication_and_what() -> None:
+    base = unit_key({"a": 1, "b": 2}, 1, 0)
+    assert unit_key({"b": 2, "a": 1}, 1, 0) == base  # dict order does not matter
+    assert (
+        len(
+            {
+                base,
+                unit_key({"a": 1, "b": 3}, 1, 0),
+                unit_key({"a": 1, "b": 2}, 2, 0),
+                unit_key({"a": 1, "b": 2}, 1, 1),
+            }
+        )
+        == 4
+    )
+
+
+def test_fixed_workload_realizes_its_policy(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, (preset("no-retry"),))
+    assert workload.realize(0)[1].name == "no-retry"
+
+
+@pytest.mark.slow
+def test_dask_joins_a_running_scheduler_by_address_and_leaves_it_running(
+    tmp_path: Path,
+) -> None:
+    from distributed import LocalCluster
+
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    units = _units(2, 1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with DaskExecutor(cluster.scheduler_address) as joined:
+            got = execute(workload, units, joined)
+            assert joined.workers == 1
+        assert cluster.status.name == "running"  # not ours to stop
+    assert _summaries(got) == _summaries(execute(workload, units, InProcess()))
