@@ -11,7 +11,6 @@ resets Toxiproxy and keeps the partial results, marked incomplete.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 import urllib.request
@@ -24,12 +23,16 @@ import aiohttp
 from harness import aio
 from harness.client import ClientContext, job_client
 from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
+from harness.network import apply_network_latency
 from harness.procs import LOOPBACK
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
+from harness.watch import Watch
+from sim.distributions import Distribution
 from sim.policies.policy import Policy
 from sim.results import new_record, policy_entry, write_results
-from sim.scenario.model import Burst, ClosedLoop, Poisson, Ramp, RateStep, Scenario
+from sim.scenario.model import ClosedLoop, Scenario
+from sim.scenario.scale import scale_scenario
 from sim.world.arrivals import arrival_times_s
 from sim.world.metrics import JobOutcome, Recorder
 from sim.world.rng import Streams
@@ -37,41 +40,7 @@ from sim.world.summary import summarize
 
 Progress = Callable[[str], None]
 SETTLE_S = 5.0  # after the last client's deadline, in case a request is still in flight
-
-
-def scale_scenario(scenario: Scenario, scale: float) -> Scenario:
-    """Shrink client count, arrival rates and capacity together by ``scale``."""
-    if scale == 1.0:
-        return scenario
-    c = scenario.clients
-    a = c.arrival
-    arrival: Burst | Poisson | Ramp | ClosedLoop = a
-    if isinstance(a, Poisson):
-        arrival = Poisson(tuple(RateStep(s.from_s, s.rate_per_s * scale) for s in a.schedule))
-    elif isinstance(a, Ramp):
-        arrival = dataclasses.replace(
-            a, from_rate_per_s=a.from_rate_per_s * scale, to_rate_per_s=a.to_rate_per_s * scale
-        )
-    count = None if c.count is None else max(1, round(c.count * scale))
-    s = scenario.service
-    service = dataclasses.replace(
-        s,
-        instances=max(1, round(s.instances * scale)),
-        queue_limit=round(s.queue_limit * scale),
-        rate_limit=None
-        if s.rate_limit is None
-        else dataclasses.replace(s.rate_limit, rate_per_s=s.rate_limit.rate_per_s * scale),
-    )
-    faults = tuple(
-        dataclasses.replace(f, instances=round(f.instances * scale)) if f.instances else f
-        for f in scenario.faults
-    )
-    return dataclasses.replace(
-        scenario,
-        clients=dataclasses.replace(c, count=count, arrival=arrival),
-        service=service,
-        faults=faults,
-    )
+__all__ = ["RealBench", "run_policy_real", "run_real", "scale_scenario", "server_stats"]
 
 
 class RealBench:
@@ -92,6 +61,17 @@ class RealBench:
         self.redis_proxy_port = self.toxi.proxy(REDIS_PROXY, self.redis.address)
         self._write_pids()
 
+    def pids(self) -> dict[str, int | None]:
+        """The pids of the server, Toxiproxy and Redis (for their CPU use)."""
+        return {
+            name: s.process.pid if s is not None else None
+            for name, s in (
+                ("server", self.server),
+                ("toxiproxy", self.toxiproxy),
+                ("redis", self.redis),
+            )
+        }
+
     def _write_pids(self) -> None:
         """Every pid this bench started, for whoever must check they are gone."""
         pids = {
@@ -108,8 +88,17 @@ class RealBench:
         known.update({f"{k}:{v}": v for k, v in pids.items()})
         path.write_text(json.dumps(known, indent=1))
 
-    def start_server(self, scenario_path: str, scale: float, seed: int) -> tuple[str, str, str]:
-        """(Re)start the job server; returns the API, stream and admin base URLs."""
+    def start_server(
+        self,
+        scenario_path: str,
+        scale: float,
+        seed: int,
+        network_latency: Distribution | None = None,
+    ) -> tuple[str, str, str]:
+        """(Re)start the job server; returns the API, stream and admin base URLs.
+
+        With ``network_latency`` (the scenario's ``network.latency``), both client
+        proxies delay every chunk each way by it, as the model delays every message."""
         assert self.toxi is not None
         if self.server is not None:
             self.server.stop()
@@ -120,6 +109,8 @@ class RealBench:
         self._write_pids()
         api = self.toxi.proxy(JOBS_PROXY, self.server.address)
         streams = self.toxi.proxy(STREAMS_PROXY, self.server.address)
+        if network_latency is not None:
+            apply_network_latency(self.toxi, network_latency)
         return (
             f"http://{LOOPBACK}:{api}",
             f"http://{LOOPBACK}:{streams}",
@@ -146,6 +137,7 @@ async def _play(
     session: aiohttp.ClientSession,
     clock: Callable[[], float],
     log: list[str],
+    watch: Watch | None = None,
 ) -> None:
     for action in actions:
         wait = action.at_s - clock()
@@ -157,6 +149,8 @@ async def _play(
             async with session.post(f"{admin_url}/admin/faults", json=action.admin) as r:
                 r.raise_for_status()
         log.append(f"{clock():8.3f} s  {action.label}")
+        if watch is not None:
+            watch.switched(action.label, action.at_s)
 
 
 async def _sample(
@@ -197,13 +191,17 @@ async def run_policy_real(
     seed: int,
     fault_log: list[str],
     keep_alive: bool = False,
+    watch: Watch | None = None,
 ) -> Recorder:
     """Run every client of ``scenario`` under ``policy`` for real; bounded in count and time.
 
     By default every request opens its own connection, as in the model, so a connection
     fault acts on each request. ``keep_alive`` reuses pooled connections, as browsers and
     HTTP libraries do: about half the CPU per request (Toxiproxy no longer dials the
-    server for every request), for runs at 1,000 requests/s."""
+    server for every request), for runs at 1,000 requests/s.
+
+    ``watch`` (harness/watch.py), when given, measures the run itself: the clients'
+    sleeps go through it, and it hears of every arrival and fault switch."""
     api_url, stream_url, admin_url = urls
     streams = Streams.from_seed(seed)
     c = scenario.clients
@@ -216,6 +214,11 @@ async def run_policy_real(
     def clock() -> float:
         return loop.time() - t0
 
+    if watch is not None:
+        watch.planned_s = times
+        watch.begin(clock)
+    sleep = watch.sleep if watch is not None else asyncio.sleep
+
     connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         shared = c.budget_scope.value == "shared"
@@ -227,7 +230,7 @@ async def run_policy_real(
             rng=streams.policy,
             rec=rec,
             clock=clock,
-            sleep=asyncio.sleep,
+            sleep=sleep,
             request_timeout_s=c.request_timeout_s,
             job_timeout_s=c.job_timeout_s,
             follow_stream=c.follow_stream,
@@ -236,7 +239,7 @@ async def run_policy_real(
         )
         background = [
             asyncio.create_task(
-                _play(plan(scenario.faults), toxi, admin_url, session, clock, fault_log)
+                _play(plan(scenario.faults), toxi, admin_url, session, clock, fault_log, watch)
             ),
             asyncio.create_task(
                 _sample(
@@ -244,16 +247,20 @@ async def run_policy_real(
                 )
             ),
         ]
+        if watch is not None:
+            background.append(asyncio.create_task(watch.probe(horizon_s)))
         tasks: list[asyncio.Task[None]] = []
 
         async def one(index: int) -> None:
             await job_client(ctx, index)
 
         async def closed_user(start_s: float, think: ClosedLoop) -> None:
-            await asyncio.sleep(max(0.0, start_s - clock()))
+            await sleep(max(0.0, start_s - clock()))
+            if watch is not None:
+                watch.arrived(clock())
             while clock() < scenario.duration_s:
                 await one(rec.new_job(clock()))
-                await asyncio.sleep(think.think.sample_s(streams.think))
+                await sleep(think.think.sample_s(streams.think))
 
         arrival = c.arrival
         if isinstance(arrival, ClosedLoop):
@@ -262,8 +269,11 @@ async def run_policy_real(
             for t in times:
                 wait = t - clock()
                 if wait > 0:
-                    await asyncio.sleep(wait)
-                tasks.append(asyncio.create_task(one(rec.new_job(clock()))))
+                    await sleep(wait)
+                now = clock()
+                if watch is not None:
+                    watch.arrived(now)
+                tasks.append(asyncio.create_task(one(rec.new_job(now))))
         try:
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, horizon_s - clock()))
@@ -277,6 +287,8 @@ async def run_policy_real(
         except (aiohttp.ClientError, OSError):
             pass
     end = clock()
+    if watch is not None:
+        watch.end()
     for i, outcome in enumerate(rec.outcome):  # cut off by the run's bound
         if outcome == JobOutcome.PENDING:
             rec.end_job(i, JobOutcome.TIMED_OUT, end)
@@ -304,6 +316,8 @@ def run_real(
         "connections": "keep-alive" if keep_alive else "per-request",
         "event_loop": aio.loop_name(),
         "fault_log": {},
+        "degraded": False,
+        "degraded_reasons": [],
     }
     write_results(out_dir, record)
     bench = RealBench(out_dir / "logs")
@@ -313,12 +327,20 @@ def run_real(
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
-            urls = bench.start_server(scenario.source, scale, seed)
+            urls = bench.start_server(scenario.source, scale, seed, scaled.network.latency)
             log: list[str] = []
             started = time.monotonic()
-            rec = aio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive))
+            watch = Watch(pids=bench.pids())
+            rec = aio.run(
+                run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive, watch)
+            )
             entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
             entry["wall_s"] = round(time.monotonic() - started, 3)
+            entry["self_check"] = check = watch.report()
+            if check["degraded"]:
+                # never silently complete: the run says which schedule it could not keep
+                record["degraded"] = True
+                record["degraded_reasons"] += [f"{policy.name}: {r}" for r in check["reasons"]]
             record["policies"].append(entry)
             record["fault_log"][policy.name] = log
             write_results(out_dir, record)

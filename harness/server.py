@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from harness.aio import loop_factory
 from sim.distributions import Distribution, Exponential
 from sim.scenario.model import Scenario
+from sim.scenario.scale import scale_scenario
 
 HEARTBEAT_S = 1.0
 
@@ -56,15 +57,16 @@ class ServerConfig:
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, scale: float = 1.0, seed: int = 0) -> ServerConfig:
-        s = scenario.service
+        # the simulator scales through the same function: both sides meet one world
+        s = scale_scenario(scenario, scale).service
         rl = s.rate_limit
         return cls(
-            instances=max(1, round(s.instances * scale)),
+            instances=s.instances,
             concurrency=s.concurrency,
-            queue_limit=max(1, round(s.queue_limit * scale)) if s.queue_limit else 0,
+            queue_limit=s.queue_limit,
             service_time=s.service_time,
             retry_after_s=s.retry_after_s,
-            rate_per_s=rl.rate_per_s * scale if rl else None,
+            rate_per_s=rl.rate_per_s if rl else None,
             rate_burst=rl.burst if rl else 1,
             rate_retry_after_s=rl.retry_after_s if rl else None,
             progress_events=max(1, s.progress_events),

@@ -15,6 +15,7 @@ from typing import Any
 
 from reports.charts import all_charts
 from reports.data import Results
+from reports.fidelity import degraded_banner, self_check_html, write_both_report
 from reports.style import colours, save
 
 # (label, path in summary, better: "max" / "min")
@@ -134,6 +135,8 @@ def _real_setup(rec: dict[str, Any]) -> str:
 
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:
     """Render every chart (PNG and SVG into ``charts_dir``) and the HTML report at ``out``."""
+    if results.record.get("mode") == "both":  # sim against real: reports/fidelity.py
+        return write_both_report(results.directory, out)
     charts_dir = charts_dir or out.parent / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
     figures = []
@@ -155,13 +158,14 @@ def write_report(results: Results, out: Path, charts_dir: Path | None = None) ->
 <html lang="en"><head><meta charset="utf-8">
 <title>herdlab: {html.escape(sc["name"])}</title><style>{CSS}</style></head><body>
 <h1>{html.escape(sc["name"])}</h1>
-<p>{html.escape(sc["description"])}</p>{status}
+<p>{html.escape(sc["description"])}</p>{status}{degraded_banner(rec)}
 <h2>Fault timeline</h2><ul id="faults">{faults}</ul>
 <h2>Summary per policy</h2>
 <p>The best value of each column is marked ★.</p>
 {summary_table(results)}
 <h2>Charts</h2>
 {"".join(figures)}
+{self_check_html(rec)}
 <h2>Provenance</h2>
 <p class="prov">herdlab {html.escape(str(rec["herdlab_version"]))} ·
 mode {html.escape(str(rec["mode"]))}{_real_setup(rec)} · seed {rec["seed"]} ·

@@ -43,16 +43,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
     p.add_argument(
         "--mode",
-        choices=("sim", "real"),
+        choices=("sim", "real", "both"),
         default="sim",
-        help="sim: the SimPy model; real: the job server through Toxiproxy",
+        help="sim: the SimPy model; real: the job server through Toxiproxy; both: the two at"
+        " one scale, and the fidelity table (sim against real)",
     )
     p.add_argument(
         "--scale",
         type=float,
         default=1.0,
         metavar="F",
-        help="real mode: shrink clients and capacity together by F (0 < F <= 1)",
+        help="shrink clients, arrival rates and capacity together by F (0 < F <= 1)",
     )
     p.add_argument(
         "--keep-alive",
@@ -81,10 +82,18 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.replications < 1:
         return usage_error("--replications must be >= 1")
+    if not 0 < args.scale <= 1:
+        return usage_error("--scale must be in (0, 1]")
     if args.mode == "real":
         return _run_real(args, scenario, policies)
-    if args.keep_alive or args.scale != 1.0:
-        return usage_error("--keep-alive and --scale apply to --mode real only")
+    if args.mode == "both":
+        return _run_both(args, scenario, policies)
+    if args.keep_alive:
+        return usage_error("--keep-alive applies to --mode real and --mode both only")
+    from sim.scenario.scale import scale_scenario
+
+    if args.scale != 1.0:
+        scenario = scale_scenario(scenario, args.scale)
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -106,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"interrupted: partial results kept in {out_dir}/results.json", file=sys.stderr)
         return EXIT_INTERRUPTED
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
+    if args.scale != 1.0:
+        title += f", scale {args.scale:g}"
     return _print_and_report(title, record, out_dir, args.no_report)
 
 
@@ -127,8 +138,6 @@ def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
     from harness.procs import ProcessError
     from harness.real import run_real, scale_scenario
 
-    if not 0 < args.scale <= 1:
-        return usage_error("--scale must be in (0, 1]")
     if args.replications != 1:
         return usage_error("--replications applies to --mode sim only")
     problems = check_realizable(scale_scenario(scenario, args.scale))
@@ -158,4 +167,68 @@ def _run_real(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
         print(f"cannot start the real bench: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     title = f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}"
-    return _print_and_report(title, record, out_dir, args.no_report)
+    code = _print_and_report(title, record, out_dir, args.no_report)
+    _print_self_check(record)
+    return code
+
+
+def _print_self_check(record: dict[str, Any]) -> None:
+    from reports.fidelity import self_check_lines
+
+    for line in self_check_lines(record):
+        print(line)
+
+
+def _run_both(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> int:
+    """Simulate and run for real at one scale; print and write the fidelity table."""
+    from harness.faults import check_realizable
+    from harness.fidelity import run_both
+    from harness.procs import ProcessError
+    from reports.data import load_results
+    from reports.fidelity import fidelity_table
+    from reports.html import write_report
+    from reports.terminal import summary_table
+    from sim.scenario.scale import scale_scenario
+
+    if args.replications != 1:
+        return usage_error("--replications applies to --mode sim only")
+    problems = check_realizable(scale_scenario(scenario, args.scale))
+    if problems:
+        report_problems(problems)
+        return EXIT_USAGE
+    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-both"
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        record = run_both(
+            scenario,
+            out_dir,
+            policies,
+            seed=args.seed,
+            scale=args.scale,
+            progress=progress,
+            keep_alive=args.keep_alive,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
+            f" {out_dir}/",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except ProcessError as exc:
+        print(f"cannot start the real bench: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    for side in ("sim", "real"):
+        side_record = load_results(out_dir / record[side]).record
+        print(f"{scenario.name} ({side}, scale {args.scale:g}): seed {record['seed']}")
+        print(summary_table(side_record))
+        if not args.no_report:
+            write_report(
+                load_results(out_dir / record[side]), out_dir / record[side] / "report.html"
+            )
+    _print_self_check(record)
+    print(fidelity_table(record))
+    print(f"results: {out_dir}/results.json")
+    if not args.no_report:
+        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
+    return EXIT_OK

@@ -398,6 +398,7 @@ def load_scenario(path: str | Path) -> m.Scenario:
         expect=expect,
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        fidelity=m.Fidelity(**v["fidelity"]),
     )
 
 

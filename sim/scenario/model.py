@@ -221,6 +221,21 @@ class Expectation:
 
 
 @dataclass(frozen=True, slots=True)
+class Fidelity:
+    """How far a real run may lie from the simulation of the same scenario, per figure
+    (``herdlab run --mode both``). ``success_rate_pp`` is absolute, in percentage points;
+    the others are relative to the simulated value (0.15: within 15%). These defaults are
+    the grammar's defaults (``sim/scenario/schema.py`` reads them from here)."""
+
+    success_rate_pp: float = 2.0
+    attempts_per_job: float = 0.10
+    completion_p50: float = 0.15
+    completion_p95: float = 0.15
+    peak_offered: float = 0.15
+    recovery: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
@@ -235,6 +250,7 @@ class Scenario:
     expect: tuple[Expectation, ...]
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
+    fidelity: Fidelity = Fidelity()  # tolerances of sim against real
 
     def policy(self, name: str) -> Policy:
         for p in self.policies:

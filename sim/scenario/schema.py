@@ -17,7 +17,7 @@ from sim.scenario.grammar import (
     String,
     Tagged,
 )
-from sim.scenario.model import FaultKind
+from sim.scenario.model import FaultKind, Fidelity
 
 SECONDS = Number(minimum=0, doc="seconds")
 POSITIVE_SECONDS = Number(exclusive_minimum=0, doc="seconds, > 0")
@@ -317,6 +317,24 @@ EXPECT = Record(
     }
 )
 
+_FIDELITY_DEFAULTS = Fidelity()
+_RELATIVE = Number(minimum=0, doc="relative to the simulated value: 0.15 = within 15%")
+FIDELITY = Record(
+    {
+        "success_rate_pp": Field(
+            Number(minimum=0, maximum=100),
+            default=_FIDELITY_DEFAULTS.success_rate_pp,
+            doc="success rate: real within this many percentage points of sim",
+        ),
+        "attempts_per_job": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.attempts_per_job),
+        "completion_p50": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.completion_p50),
+        "completion_p95": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.completion_p95),
+        "peak_offered": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.peak_offered),
+        "recovery": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.recovery),
+    },
+    doc="tolerances of the fidelity table (herdlab run --mode both): sim against real",
+)
+
 SCENARIO = Record(
     {
         "name": Field(String(), required=True),
@@ -330,6 +348,7 @@ SCENARIO = Record(
         "faults": Field(ListOf(FAULT), default=[]),
         "policies": Field(ListOf(POLICY, min_items=1), required=True),
         "expect": Field(ListOf(EXPECT), default=[]),
+        "fidelity": Field(FIDELITY, default=RECORD_DEFAULTS),
     },
     doc="a herdlab scenario: one failure story",
 )
