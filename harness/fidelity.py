@@ -63,6 +63,17 @@ def construction_notes(scenario: Scenario, keep_alive: bool) -> dict[str, str]:
     return notes
 
 
+def independent_draws(scenario: Scenario) -> bool:
+    """Whether sim and real each roll their own dice for some fault: a share of streams
+    cut, a probability of loss, reset or error per request (Toxiproxy and the server
+    draw their own), so the two differ by chance even when both are right."""
+    return any(
+        (f.kind is FaultKind.STREAM_DROP and 0 < f.fraction < 1)
+        or (f.kind in (FaultKind.LOSS, FaultKind.RESET, FaultKind.ERRORS) and 0 < f.probability < 1)
+        for f in scenario.faults
+    )
+
+
 def windowed_peak_per_s(offered: np.ndarray, bucket_s: float, window_s: float) -> float:
     """The highest offered load, requests per second, over any ``window_s`` of whole
     buckets (a sliding sum)."""
@@ -129,6 +140,7 @@ def fidelity_section(
         floors=floors,
         degraded=degraded,
         by_construction=notes,
+        independent_draws=independent_draws(scenario),
     )
     return {
         "status": table_status(rows).value,

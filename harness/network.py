@@ -19,6 +19,7 @@ the same mean and standard deviation, cut at zero (README, "Faults for real"):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from harness.faults import CLIENT_PROXIES
@@ -58,14 +59,16 @@ def exact(d: Distribution) -> bool:
     return isinstance(d, Constant | Uniform)
 
 
-def apply_network_latency(toxi: Any, latency: Distribution) -> tuple[int, int]:
-    """Put the latency toxics on both client proxies, both ways; returns (latency,
+def apply_network_latency(
+    toxi: Any, latency: Distribution, proxies: Sequence[str] = CLIENT_PROXIES
+) -> tuple[int, int]:
+    """Put the latency toxics on every client proxy, both ways; returns (latency,
     jitter) in ms. Nothing is added for a latency under half a millisecond."""
     latency_ms, jitter_ms = latency_toxic_ms(latency)
     if latency_ms == 0 and jitter_ms == 0:
         return 0, 0
     attrs = {"latency": latency_ms, "jitter": jitter_ms}
-    for proxy in CLIENT_PROXIES:
+    for proxy in proxies:
         for stream, name in NETWORK_TOXICS.items():
             toxi.add_toxic(proxy, name, "latency", attrs, stream, 1.0)
     return latency_ms, jitter_ms

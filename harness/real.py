@@ -22,7 +22,14 @@ import aiohttp
 
 from harness import aio
 from harness.client import ClientContext, job_client
-from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
+from harness.faults import (
+    CLIENT_PROXIES,
+    JOBS_PROXY,
+    REDIS_PROXY,
+    STREAMS_PROXY,
+    cut_proxies,
+    plan,
+)
 from harness.network import apply_network_latency
 from harness.procs import LOOPBACK
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
@@ -53,6 +60,7 @@ class RealBench:
         self.server: Service | None = None
         self.toxi: Toxi | None = None
         self.redis_proxy_port = 0
+        self.stream_urls: dict[str, str] = {}
 
     def start(self) -> None:
         self.redis = start_redis(self.log_dir)
@@ -94,11 +102,15 @@ class RealBench:
         scale: float,
         seed: int,
         network_latency: Distribution | None = None,
+        stream_spares: Sequence[str] = (),
     ) -> tuple[str, str, str]:
         """(Re)start the job server; returns the API, stream and admin base URLs.
 
-        With ``network_latency`` (the scenario's ``network.latency``), both client
-        proxies delay every chunk each way by it, as the model delays every message."""
+        ``stream_spares`` are the spare streams proxies stream cuts move new connections
+        to (``harness.faults.cut_proxies``); ``self.stream_urls`` has every streams
+        proxy's URL by name. With ``network_latency`` (the scenario's
+        ``network.latency``), every client proxy delays each chunk each way by it, as
+        the model delays every message."""
         assert self.toxi is not None
         if self.server is not None:
             self.server.stop()
@@ -109,8 +121,13 @@ class RealBench:
         self._write_pids()
         api = self.toxi.proxy(JOBS_PROXY, self.server.address)
         streams = self.toxi.proxy(STREAMS_PROXY, self.server.address)
+        self.stream_urls = {STREAMS_PROXY: f"http://{LOOPBACK}:{streams}"}
+        for name in stream_spares:
+            self.stream_urls[name] = (
+                f"http://{LOOPBACK}:{self.toxi.proxy(name, self.server.address)}"
+            )
         if network_latency is not None:
-            apply_network_latency(self.toxi, network_latency)
+            apply_network_latency(self.toxi, network_latency, (*CLIENT_PROXIES, *stream_spares))
         return (
             f"http://{LOOPBACK}:{api}",
             f"http://{LOOPBACK}:{streams}",
@@ -138,11 +155,14 @@ async def _play(
     clock: Callable[[], float],
     log: list[str],
     watch: Watch | None = None,
+    route: Callable[[str], None] | None = None,
 ) -> None:
     for action in actions:
         wait = action.at_s - clock()
         if wait > 0:
             await asyncio.sleep(wait)
+        if action.route_streams is not None and route is not None:
+            route(action.route_streams)
         if action.toxi is not None:
             await asyncio.to_thread(action.toxi, toxi)
         if action.admin is not None:
@@ -192,6 +212,7 @@ async def run_policy_real(
     fault_log: list[str],
     keep_alive: bool = False,
     watch: Watch | None = None,
+    stream_urls: dict[str, str] | None = None,
 ) -> Recorder:
     """Run every client of ``scenario`` under ``policy`` for real; bounded in count and time.
 
@@ -201,13 +222,23 @@ async def run_policy_real(
     server for every request), for runs at 1,000 requests/s.
 
     ``watch`` (harness/watch.py), when given, measures the run itself: the clients'
-    sleeps go through it, and it hears of every arrival and fault switch."""
+    sleeps go through it, and it hears of every arrival and fault switch.
+    ``stream_urls`` (``RealBench.stream_urls``) lets a stream cut move new stream
+    connections to a fresh proxy."""
     api_url, stream_url, admin_url = urls
     streams = Streams.from_seed(seed)
     c = scenario.clients
     horizon_s = scenario.duration_s + c.job_timeout_s + c.request_timeout_s + SETTLE_S
     rec = Recorder(horizon_s, scenario.bucket_s)
     times = arrival_times_s(scenario, streams.arrivals).tolist()
+    # each client's service time is the simulator's draw for it (the same stream, drawn
+    # the same way), so a real run and its simulation serve the same work per client
+    # and differ only where the two worlds do (common random numbers across sim and real)
+    service_times_s = (
+        None
+        if isinstance(c.arrival, ClosedLoop)
+        else scenario.service.service_time.samples_s(streams.service, len(times)).tolist()
+    )
     loop = asyncio.get_running_loop()
     t0 = loop.time()
 
@@ -236,10 +267,25 @@ async def run_policy_real(
             follow_stream=c.follow_stream,
             shared=shared,
             shared_state=policy.retry.new_state(),
+            service_times_s=service_times_s,
         )
+
+        def route_streams(proxy: str) -> None:
+            assert stream_urls is not None
+            ctx.stream_url = stream_urls[proxy]
+
         background = [
             asyncio.create_task(
-                _play(plan(scenario.faults), toxi, admin_url, session, clock, fault_log, watch)
+                _play(
+                    plan(scenario.faults),
+                    toxi,
+                    admin_url,
+                    session,
+                    clock,
+                    fault_log,
+                    watch,
+                    route=None if stream_urls is None else route_streams,
+                )
             ),
             asyncio.create_task(
                 _sample(
@@ -327,12 +373,28 @@ def run_real(
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
-            urls = bench.start_server(scenario.source, scale, seed, scaled.network.latency)
+            urls = bench.start_server(
+                scenario.source,
+                scale,
+                seed,
+                scaled.network.latency,
+                stream_spares=cut_proxies(scaled.faults),
+            )
             log: list[str] = []
             started = time.monotonic()
             watch = Watch(pids=bench.pids())
             rec = aio.run(
-                run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive, watch)
+                run_policy_real(
+                    scaled,
+                    policy,
+                    urls,
+                    bench.toxi,
+                    seed,
+                    log,
+                    keep_alive,
+                    watch,
+                    stream_urls=bench.stream_urls,
+                )
             )
             entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
             entry["wall_s"] = round(time.monotonic() - started, 3)

@@ -36,6 +36,7 @@ from sim.scenario.model import Scenario
 from sim.scenario.scale import scale_scenario
 
 HEARTBEAT_S = 1.0
+SERVICE_TIME_HEADER = "X-Herdlab-Service-S"  # harness/client.py sends it
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ class JobServer:
             return self._reject(503, "overloaded", self.config.retry_after_s, "rejected_503")
         job = Job(
             id=f"j{next(self.ids)}",
-            service_s=self.config.service_time.sample_s(self.rng),
+            service_s=self._service_time(request),
             events_total=self.config.progress_events,
             created_s=time.monotonic(),
         )
@@ -324,6 +325,18 @@ class JobServer:
         else:
             self.queue.append(job)
         return web.json_response(job.state(), status=201)
+
+    def _service_time(self, request: web.Request) -> float:
+        """The job's service time: the harness's own draw when it sends one (admin mode:
+        the simulator's draw for this client, so real and simulated runs serve the same
+        work), else one from the server's seeded generator."""
+        given = request.headers.get(SERVICE_TIME_HEADER) if self.admin else None
+        if given is not None:
+            with contextlib.suppress(ValueError):
+                value = float(given)
+                if 0.0 <= value < 86_400.0:
+                    return value
+        return self.config.service_time.sample_s(self.rng)
 
     async def get(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])
