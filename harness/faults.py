@@ -29,9 +29,9 @@ MECHANISMS = {
     FaultKind.RESET: "Toxiproxy reset_peer toxic (timeout 0), toxicity = probability",
     FaultKind.REFUSE: "the clients' proxies disabled (probability 1 only)",
     FaultKind.PARTITION: "Toxiproxy timeout toxic both ways",
-    FaultKind.STREAM_DROP: "Toxiproxy limit_data toxic (bytes 0) for 1.3 s, toxicity ="
-    " fraction, on the streams' proxies open at the cut; new stream connections go through"
-    " a fresh proxy from the cut on",
+    FaultKind.STREAM_DROP: "new stream connections move to a fresh proxy at the cut; the"
+    " proxies open streams came through are disabled (fraction 1) or get a limit_data toxic"
+    " (bytes 0) for 1.3 s, toxicity = fraction",
     FaultKind.STORE_OUTAGE: "the server's Redis proxy disabled",
     FaultKind.CAPACITY_DROP: "the server's admin capacity limit",
     FaultKind.ERRORS: "the server's admin error injection (status, probability)",
@@ -231,10 +231,15 @@ def _toxic_pair(f: Fault, name: str, proxies: tuple[str, ...]) -> tuple[Action, 
 
 
 def _stream_cuts(faults: tuple[Fault, ...]) -> list[Action]:
-    """limit_data (bytes 0) closes each affected connection at its next byte; heartbeats
-    make that happen within a second, so it stays on 1.3 s. It goes on the proxies the
-    open streams came through, and new stream connections move to a fresh proxy at the
-    cut (:func:`cut_proxies`), so only streams open at the cut are cut, as in the model."""
+    """A cut acts on the proxies the open streams came through, and new stream
+    connections move to a fresh proxy at the cut (:func:`cut_proxies`), so only streams
+    open at the cut are cut, as in the model.
+
+    Every stream (fraction 1): those proxies are disabled, which closes their
+    connections at once, as the model cuts them at one instant. A share: Toxiproxy
+    can pick connections only through a toxic's toxicity, and a toxic acts on a
+    connection's next byte, so limit_data (bytes 0) stays on 1.3 s, past a heartbeat
+    (1 s): each picked stream is cut within a second of the instant."""
     actions = []
     spares = cut_proxies(faults)
     for n, (t, i, f) in enumerate(cut_times(faults)):
@@ -245,11 +250,19 @@ def _stream_cuts(faults: tuple[Fault, ...]) -> list[Action]:
             tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
         ) -> None:
             for proxy in hit:
-                tx.add_toxic(proxy, toxic, "limit_data", {"bytes": 0}, "downstream", p)
+                if p >= 1.0:
+                    tx.set_enabled(proxy, False)
+                else:
+                    tx.add_toxic(proxy, toxic, "limit_data", {"bytes": 0}, "downstream", p)
 
-        def remove(tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit) -> None:
+        def remove(
+            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
+        ) -> None:
             for proxy in hit:
-                tx.remove_toxic(proxy, toxic)
+                if p >= 1.0:
+                    tx.set_enabled(proxy, True)  # nothing goes through it any more; tidy
+                else:
+                    tx.remove_toxic(proxy, toxic)
 
         actions.append(Action(t, f"{toxic} on", toxi=add, route_streams=spares[n]))
         actions.append(Action(t + STREAM_CUT_S, f"{toxic} off", toxi=remove))

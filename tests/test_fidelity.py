@@ -20,7 +20,7 @@ from sim.decide.fidelity import COMPARED, Floors, compare, table_status
 from sim.decide.verdict import Status
 from sim.distributions import Constant, Exponential, FoldedNormal, LogNormal, Uniform
 from sim.scenario import load_scenario
-from sim.scenario.model import Fidelity
+from sim.scenario.model import Fidelity, Scenario
 from sim.scenario.scale import scale_scenario
 
 from .simhelp import SCENARIOS
@@ -300,6 +300,12 @@ class _Calls:
         self.calls.append(("enable" if enabled else "disable", proxy, ""))
 
 
+def scenario_from_text(path: Path, old: str, new: str) -> Scenario:
+    other = path.with_name("other.yaml")
+    other.write_text(path.read_text().replace(old, new))
+    return load_scenario(other)
+
+
 def test_a_stream_cut_hits_only_streams_open_at_the_cut(tmp_path: Path) -> None:
     from harness.faults import client_proxies, cut_proxies, plan
 
@@ -322,6 +328,13 @@ def test_a_stream_cut_hits_only_streams_open_at_the_cut(tmp_path: Path) -> None:
         action.toxi(fake)
         # the streams proxies open streams came through, never the one new ones go to
         assert [c[1] for c in fake.calls] == ["streams", *spares[:n]]
+        assert {c[0] for c in fake.calls} == {"add"}  # a share (0.5): a toxic
+    every = plan(scenario_from_text(path, "fraction: 0.5", "fraction: 1.0").faults)
+    fake = _Calls()
+    for action in every:
+        if action.route_streams == "streams_1" and action.toxi is not None:
+            action.toxi(fake)  # every stream: the proxies are disabled, closing them at once
+    assert fake.calls == [("disable", "streams", ""), ("disable", "streams_0", "")]
     refuse = next(a for a in plan(faults) if a.label.endswith("refuse on"))
     fake = _Calls()
     assert refuse.toxi is not None
