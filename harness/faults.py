@@ -68,12 +68,13 @@ def cut_times(faults: tuple[Fault, ...]) -> list[tuple[float, int, Fault]]:
 def cut_proxies(faults: tuple[Fault, ...]) -> list[str]:
     """One spare streams proxy per stream cut, in the order of the cuts.
 
-    A cut in the model hits the streams open at that instant. For real, the cut's toxic
-    must stay on past a heartbeat (1.3 s) so that every open stream sees a byte, and a
-    reconnect within that window would be cut again, which the model never does (seen
-    as 16% more reconnects than simulated in sse-drop-reconnect). So at each cut new
-    stream connections move to a proxy of their own, and the toxic goes only on the
-    proxies the open streams came through."""
+    A cut in the model hits the streams open at that instant. For real, a share of
+    streams is cut by a toxic that must stay on past a heartbeat (1.3 s) so that every
+    open stream sees a byte, and a stream connected within that window (a quick
+    reconnect, a new job's stream) would be cut too, which the model never does; and
+    every stream is cut by disabling a proxy, which would refuse new streams as well.
+    So at each cut new stream connections move to a proxy of their own, and the cut acts
+    only on the proxies the open streams came through."""
     return [f"{STREAMS_PROXY}_{n}" for n in range(len(cut_times(faults)))]
 
 
