@@ -20,9 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.fidelity import run_both  # noqa: E402
 from harness.procs import ProcessError  # noqa: E402
-from reports.data import load_results  # noqa: E402
-from reports.fidelity import fidelity_table, self_check_lines  # noqa: E402
-from reports.html import write_report  # noqa: E402
+from reports.fidelity import fidelity_table, self_check_lines, write_all_reports  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
 #: (story, scenario file, scale): scales that keep the real side well under the harness's
@@ -63,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         except ProcessError as exc:
             print(f"cannot start the real bench: {exc}", file=sys.stderr)
             return 3
-        write_report(load_results(out / scenario.name), out / scenario.name / "report.html")
+        write_all_reports(out / scenario.name)
         for line in self_check_lines(record):
             print(f"   {line}")
         table = fidelity_table(record)

@@ -233,6 +233,16 @@ def fidelity_html(record: dict[str, Any]) -> str:
     )
 
 
+def write_all_reports(both_dir: Path) -> Path:
+    """The sim's and the real run's own reports, then the fidelity report over them."""
+    from reports.html import write_report
+
+    record = load_results(both_dir).record
+    for side in ("sim", "real"):
+        write_report(load_results(both_dir / record[side]), both_dir / record[side] / "report.html")
+    return write_both_report(both_dir)
+
+
 def write_both_report(both_dir: Path, out: Path | None = None) -> Path:
     """The report of a ``--mode both`` run: fidelity table, overlay charts, self-check."""
     from reports.html import _inline_svg

@@ -185,8 +185,7 @@ def _run_both(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
     from harness.fidelity import run_both
     from harness.procs import ProcessError
     from reports.data import load_results
-    from reports.fidelity import fidelity_table
-    from reports.html import write_report
+    from reports.fidelity import fidelity_table, write_all_reports
     from reports.terminal import summary_table
     from sim.scenario.scale import scale_scenario
 
@@ -222,13 +221,9 @@ def _run_both(args: argparse.Namespace, scenario: Scenario, policies: list[Polic
         side_record = load_results(out_dir / record[side]).record
         print(f"{scenario.name} ({side}, scale {args.scale:g}): seed {record['seed']}")
         print(summary_table(side_record))
-        if not args.no_report:
-            write_report(
-                load_results(out_dir / record[side]), out_dir / record[side] / "report.html"
-            )
     _print_self_check(record)
     print(fidelity_table(record))
     print(f"results: {out_dir}/results.json")
     if not args.no_report:
-        print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
+        print(f"report:  {write_all_reports(out_dir)}")
     return EXIT_OK
