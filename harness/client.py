@@ -98,7 +98,7 @@ async def create_job(
     given, asks the (harness's) server for that service time."""
     rec = ctx.rec
     sent = ctx.clock()
-    rec.count(kind, sent)
+    rec.offer(kind, sent)
     rec.in_flight += 1
     headers = {SERVICE_TIME_HEADER: repr(service_s)} if service_s is not None else None
     try:
@@ -267,7 +267,7 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
 
     while True:
         sent = ctx.clock()
-        rec.count(kind, sent)
+        rec.offer(kind, sent)
         st.open = False
         counted = "stream_connected"
         timed_out = False

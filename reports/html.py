@@ -10,31 +10,41 @@ import datetime as dt
 import html
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reports.charts import all_charts
+from reports.charts import all_charts, left_out
 from reports.data import Results
 from reports.fidelity import degraded_banner, self_check_html, write_both_report
 from reports.style import colours, save
+from sim.decide.decision import Decision, decide
+from sim.decide.figures import figure, interval, value
+from sim.decide.objective import Objective
 
-# (label, path in summary, better: "max" / "min")
-COLUMNS = (
-    ("success rate", "success_rate", "max"),
-    ("attempts / job", "attempts_per_job", "min"),
-    ("p50 s", "completion_s.p50", "min"),
-    ("p95 s", "completion_s.p95", "min"),
-    ("p99 s", "completion_s.p99", "min"),
-    ("peak offered /s", "peak_offered_per_s", "min"),
-    ("peak / capacity", "peak_load_ratio", "min"),
-    ("recovery s", "recovery_s", "min"),
-    ("completed", "outcomes.completed", "max"),
-    ("failed", "outcomes.failed", "min"),
-    ("gave up", "outcomes.gave_up", "min"),
-    ("timed out", "outcomes.timed_out", "min"),
-    ("server calls", "server_calls", "min"),
-    ("events lost", "events_lost", "min"),
-    ("events duplicated", "events_duplicated", "min"),
+# Figures of the ranked table after the objective's own, in this order (registry names);
+# a column every policy has null for is left out.
+TABLE_FIGURES = (
+    "success_rate",
+    "attempts_per_job",
+    "completion_s.p50",
+    "completion_s.p99",
+    "peak_offered_per_s",
+    "fault_load_ratio",
+    "recovery_load_ratio",
+    "recovery_s",
+    "outcomes.gave_up",
+    "outcomes.timed_out",
+    "outcomes.failed",
+    "completed_unseen",
+    "work_amplification",
+    "wasted_work_s",
+    "queue_wait_s.p95",
+    "server_writes",
+    "server_reads",
+    "makespan_s",
+    "events_lost",
+    "events_duplicated",
 )
 
 CSS = """
@@ -43,20 +53,13 @@ max-width:1200px;color:#222;line-height:1.45;padding:0 1em}
 h1{margin-bottom:.2em}table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}
-td.best{font-weight:700;background:#e8f4ea}td.best::after{content:" \\2605";color:#009E73}
+#verdict{border:2px solid #0072B2;border-radius:6px;padding:.6em 1.2em;margin:1em 0;
+background:#f3f8fc}#verdict h2{margin:.2em 0}#verdict .winner{font-size:1.35em;font-weight:700}
+#verdict .objective{color:#444}tr.broken td{color:#777}th small{font-weight:400;color:#555}
 .swatch{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin-right:.4em;vertical-align:-.1em}
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}figcaption{color:#555;font-size:.9em}
 .prov{color:#555;font-size:.85em}code{background:#f4f4f4;padding:0 .2em}
 """
-
-
-def _get(summary: dict[str, Any], path: str) -> Any:
-    node: Any = summary
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def format_figure(v: Any, missing: str = "–") -> str:
@@ -72,32 +75,66 @@ def _fmt(v: Any) -> str:
     return html.escape(format_figure(v))
 
 
-def summary_table(results: Results) -> str:
+def _table_figures(results: Results, objective: Objective) -> list[str]:
+    kind = results.scenario["service_kind"]
+    wanted = [objective.metric, *(c.metric for c in objective.subject_to), *objective.then]
+    wanted += [n for n in TABLE_FIGURES if n not in wanted]
+    return [
+        n
+        for n in wanted
+        if kind in figure(n).kinds
+        and any(value(p.summary, n) is not None for p in results.policies)
+    ]
+
+
+def summary_table(results: Results, decision: Decision | None = None) -> str:
+    """Every policy, best first by the objective: rank, the objective's figures, then the
+    rest; with replications each value carries its 95% CI. No per-column marks: the rank
+    is the only judgement, and it is the objective's."""
+    decision = decision or decide(results.record)
     col = colours(p.name for p in results.policies)
-    shown = [c for c in COLUMNS if any(_get(p.summary, c[1]) is not None for p in results.policies)]
-    if results.scenario["service_kind"] != "occ":
-        shown = [c for c in shown if c[1] != "server_calls"]
-    head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in shown)
-    best: dict[str, Any] = {}
-    for _, path, better in shown:
-        values = [_get(p.summary, path) for p in results.policies]
-        values = [v for v in values if v is not None]
-        if values and len(results.policies) > 1 and len(set(values)) > 1:
-            best[path] = max(values) if better == "max" else min(values)
+    by_name = {p.name: p for p in results.policies}
+    names = _table_figures(results, decision.objective)
+    head = "".join(
+        f'<th title="{html.escape(figure(n).definition)}">{html.escape(n)}'
+        f"<br><small>{html.escape(figure(n).unit)}</small></th>"
+        for n in names
+    )
+    replicated = results.record["replications"] > 1
     rows = []
-    for p in results.policies:
+    for r in decision.ranking:
+        p = by_name[r.name]
         cells = []
-        for _, path, _ in shown:
-            v = _get(p.summary, path)
-            ci = _get(p.ci95, path) if p.ci95 and results.record["replications"] > 1 else None
-            text = _fmt(v) + (f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else "")
-            cls = ' class="best"' if path in best and v == best[path] else ""
-            cells.append(f"<td{cls}>{text}</td>")
+        for n in names:
+            ci = interval(p.ci95, n) if replicated else None
+            text = _fmt(value(p.summary, n))
+            if ci is not None and ci[0] != ci[1]:
+                text += f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>"
+            cells.append(f"<td>{text}</td>")
         swatch = f'<span class="swatch" style="background:{col[p.name]}"></span>'
-        rows.append(f"<tr><td>{swatch}{html.escape(p.name)}</td>{''.join(cells)}</tr>")
+        broken = html.escape(", ".join(r.broken)) or "–"
+        cls = ' class="broken"' if r.broken else ""
+        rows.append(
+            f"<tr{cls}><td>{r.rank}</td><td>{swatch}{html.escape(p.name)}</td>"
+            f"{''.join(cells)}<td>{broken}</td></tr>"
+        )
     return (
-        f'<table id="summary"><thead><tr><th>policy</th>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<table id="summary"><thead><tr><th>#</th><th>policy</th>{head}'
+        f"<th>breaks</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def verdict_box(results: Results, decision: Decision) -> str:
+    """The answer first: the objective, the winning policy, one sentence why."""
+    source = "the scenario's objective" if decision.objective_given else "the default objective"
+    win = decision.winner
+    winner = html.escape(win.name) if win is not None else "none"
+    return (
+        '<section id="verdict"><h2>Verdict</h2>'
+        f'<p class="objective">By {source}: <strong>'
+        f"{html.escape(decision.objective.describe())}</strong></p>"
+        f'<p class="winner">Use {winner}</p>'
+        f'<p class="why">{html.escape(decision.why)}</p></section>'
     )
 
 
@@ -114,8 +151,14 @@ def _inline_svg(svg_text: str) -> str:
 
 
 CAPTIONS = {
-    "herd": "Offered attempts per second: solid = all attempts, dashed = retries and reconnects.",
-    "service": "Queue length, busy slots and warm instances.",
+    "herd": "Offered requests per second, one panel per policy on shared axes: the line is"
+    " every request, the filled area retries and reconnects; dotted, the load before the"
+    " first fault and three times it.",
+    "recovery": "The recovery window, zoomed: offered load (colour) and goodput (dashed), each"
+    " over its pre-fault level; a vertical line marks the recovery, when there is one.",
+    "goodput": "Goodput: results clients received per second, with the service's capacity in"
+    " jobs per second.",
+    "service": "Queue length, busy slots, warm instances and clients waiting to retry.",
     "streams": "Progress streams: connected, reconnecting, given up.",
     "completion_cdf": "Completion time of completed jobs; each curve ends at its success rate.",
     "attempts": "Create attempts per job.",
@@ -133,6 +176,72 @@ def _real_setup(rec: dict[str, Any]) -> str:
     return " (" + html.escape(", ".join(parts)) + ")"
 
 
+Section = Callable[[Results, Decision, list[str]], str]
+
+
+def _head(results: Results, decision: Decision, figures: list[str]) -> str:
+    sc = results.scenario
+    status = (
+        ""
+        if results.record.get("complete", True)
+        else "<p><strong>Incomplete run: partial results.</strong></p>"
+    )
+    return f"<h1>{html.escape(sc['name'])}</h1>\n<p>{html.escape(sc['description'])}</p>{status}"
+
+
+def _verdict(results: Results, decision: Decision, figures: list[str]) -> str:
+    return verdict_box(results, decision)
+
+
+def _ranking(results: Results, decision: Decision, figures: list[str]) -> str:
+    return (
+        "<h2>Policies, best first</h2>\n<p>Ranked by the objective above; a policy that breaks"
+        " a constraint ranks after every one that does not. Hover a column's name for its"
+        " definition.</p>\n" + summary_table(results, decision)
+    )
+
+
+def _faults(results: Results, decision: Decision, figures: list[str]) -> str:
+    faults = "".join(f"<li>{html.escape(f['label'])}</li>" for f in results.scenario["faults"])
+    return f'<h2>Fault timeline</h2><ul id="faults">{faults or "<li>none</li>"}</ul>'
+
+
+def _charts(results: Results, decision: Decision, figures: list[str]) -> str:
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in left_out(results))
+    return "<h2>Charts</h2>\n" + "".join(figures) + notes
+
+
+def _provenance(results: Results, decision: Decision, figures: list[str]) -> str:
+    rec, sc = results.record, results.scenario
+    return f"""<h2>Provenance</h2>
+<p class="prov">herdlab {html.escape(str(rec["herdlab_version"]))} ·
+mode {html.escape(str(rec["mode"]))}{_real_setup(rec)} · seed {rec["seed"]} ·
+replications {rec["replications"]} · scenario <code>{html.escape(sc["source"])}</code>
+sha256 <code>{html.escape(sc["sha256"])}</code> · results of {_report_date(results)}</p>"""
+
+
+def _degraded(results: Results, decision: Decision, figures: list[str]) -> str:
+    return degraded_banner(results.record)  # a real run that missed its schedule says so
+
+
+def _self_check(results: Results, decision: Decision, figures: list[str]) -> str:
+    return self_check_html(results.record)  # a real run's self-measurement
+
+
+#: The report, top to bottom. The answer comes first; a block of checks (expectations,
+#: baselines) belongs right after the verdict: insert its function there.
+SECTIONS: list[Section] = [
+    _head,
+    _degraded,
+    _verdict,
+    _ranking,
+    _faults,
+    _charts,
+    _self_check,
+    _provenance,
+]
+
+
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:
     """Render every chart (PNG and SVG into ``charts_dir``) and the HTML report at ``out``."""
     if results.record.get("mode") == "both":  # sim against real: reports/fidelity.py
@@ -146,31 +255,12 @@ def write_report(results: Results, out: Path, charts_dir: Path | None = None) ->
             f'<figure id="chart-{stem}">{_inline_svg(svg.read_text())}'
             f"<figcaption>{html.escape(CAPTIONS.get(stem, stem))}</figcaption></figure>"
         )
-    sc = results.scenario
-    faults = "".join(f"<li>{html.escape(f['label'])}</li>" for f in sc["faults"]) or "<li>none</li>"
-    rec = results.record
-    status = (
-        ""
-        if rec.get("complete", True)
-        else "<p><strong>Incomplete run: partial results.</strong></p>"
-    )
+    decision = decide(results.record)
+    body = "\n".join(section(results, decision, figures) for section in SECTIONS)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>herdlab: {html.escape(sc["name"])}</title><style>{CSS}</style></head><body>
-<h1>{html.escape(sc["name"])}</h1>
-<p>{html.escape(sc["description"])}</p>{status}{degraded_banner(rec)}
-<h2>Fault timeline</h2><ul id="faults">{faults}</ul>
-<h2>Summary per policy</h2>
-<p>The best value of each column is marked ★.</p>
-{summary_table(results)}
-<h2>Charts</h2>
-{"".join(figures)}
-{self_check_html(rec)}
-<h2>Provenance</h2>
-<p class="prov">herdlab {html.escape(str(rec["herdlab_version"]))} ·
-mode {html.escape(str(rec["mode"]))}{_real_setup(rec)} · seed {rec["seed"]} ·
-replications {rec["replications"]} · scenario <code>{html.escape(sc["source"])}</code>
-sha256 <code>{html.escape(sc["sha256"])}</code> · results of {_report_date(results)}</p>
+<title>herdlab: {html.escape(results.scenario["name"])}</title><style>{CSS}</style></head><body>
+{body}
 </body></html>
 """
     out.write_text(doc)

@@ -56,17 +56,40 @@ RC: Any = {
 }
 
 
+def _more_colours() -> tuple[str, ...]:
+    """Past Okabe-Ito's eight: matplotlib's tab10, tab20b and tab20c, then the 17
+    darker and lighter shades below, every one distinct (a test checks 50 policies)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    out: list[str] = []
+    for name in ("tab10", "tab20b", "tab20c"):
+        cmap = colormaps[name]
+        out += [to_hex(cmap(i)) for i in range(cmap.N)]
+    out += [to_hex(c) for c in colormaps["Dark2"].colors]  # type: ignore[attr-defined]
+    out += [to_hex(c) for c in colormaps["Set1"].colors]  # type: ignore[attr-defined]
+    seen: set[str] = set(c.lower() for c in OKABE_ITO)
+    distinct = []
+    for c in out:
+        if c.lower() not in seen:
+            seen.add(c.lower())
+            distinct.append(c)
+    return tuple(distinct)
+
+
 def colours(names: Iterable[str]) -> dict[str, str]:
-    """A colour per policy: its preset colour, else the next unused palette colour."""
+    """A colour per policy, distinct up to 60 policies: its preset colour, else the next
+    unused palette colour (Okabe-Ito first, then matplotlib's qualitative maps)."""
     names = list(names)
     out: dict[str, str] = {}
     used = {PRESET_COLOURS[n] for n in names if n in PRESET_COLOURS}
-    spare = [c for c in OKABE_ITO if c not in used]
+    palette = OKABE_ITO + (_more_colours() if len(names) > len(OKABE_ITO) - 1 else ())
+    spare = [c for c in palette if c not in used]
     for n in names:
         if n in PRESET_COLOURS and PRESET_COLOURS[n] not in out.values():
             out[n] = PRESET_COLOURS[n]
         else:
-            out[n] = spare.pop(0) if spare else OKABE_ITO[len(out) % len(OKABE_ITO)]
+            out[n] = spare.pop(0) if spare else palette[len(out) % len(palette)]
     return out
 
 

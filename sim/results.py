@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.decide.objective import objective_for
 from sim.policies.describe import describe_policy
 from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
 from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
 from sim.world.run import Progress, run_policy
-from sim.world.summary import distributions, summarize
+from sim.world.summary import PERCENTILES, distributions, samples, summarize
 
 # two-sided 95% Student t quantiles for n-1 degrees of freedom
 _T95 = {
@@ -72,8 +73,38 @@ def _unflatten(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def mean_and_ci(per_rep: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Mean of every figure over replications, and its 95% confidence interval."""
+def pooled_percentile(
+    per_rep: Sequence[np.ndarray], q: float
+) -> tuple[float, tuple[float, float]] | None:
+    """The ``q``-th percentile of every replication's samples together, and its 95% CI.
+
+    Pooling, not averaging: a mean of per-replication percentiles inherits the bias a
+    percentile of a small sample has (a p99 of a few hundred values sits low), and no
+    number of replications removes it. The pooled percentile's standard error is taken
+    from the spread of the per-replication percentiles (sd / sqrt(R), Student t with
+    R - 1 degrees of freedom), as in the method of batch means: replications are the
+    independent batches, while samples within one are not independent (a queue carries
+    its state from one job to the next). None when there are no samples."""
+    if not per_rep:
+        return None
+    pooled = np.concatenate([np.asarray(a, dtype=float) for a in per_rep])
+    if len(pooled) == 0:
+        return None
+    value = float(np.percentile(pooled, q, method="inverted_cdf"))
+    each = [float(np.percentile(a, q, method="inverted_cdf")) for a in per_rep if len(a)]
+    if len(each) < 2:
+        return value, (value, value)
+    half = t95(len(each) - 1) * float(np.std(each, ddof=1)) / math.sqrt(len(each))
+    return value, (value - half, value + half)
+
+
+def mean_and_ci(
+    per_rep: Sequence[dict[str, Any]],
+    per_rep_samples: Sequence[dict[str, np.ndarray]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every figure over replications, and its 95% confidence interval: the mean with a
+    Student t interval, or, for the percentiles (``pooling: pooled`` in the figure
+    registry) when ``per_rep_samples`` are given, :func:`pooled_percentile`."""
     flat = [_flatten(s) for s in per_rep]
     mean: dict[str, Any] = {}
     ci: dict[str, Any] = {}
@@ -91,11 +122,36 @@ def mean_and_ci(per_rep: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict
             ci[key] = [round(m - half, 6), round(m + half, 6)]
         else:
             ci[key] = [round(m, 6), round(m, 6)]
+    for name, (prefix, q) in PERCENTILES.items() if per_rep_samples else ():
+        assert per_rep_samples is not None
+        pooled = pooled_percentile([s[prefix] for s in per_rep_samples], q)
+        if pooled is None:
+            mean[name], ci[name] = None, None
+        else:
+            mean[name] = round(pooled[0], 6)
+            ci[name] = [round(pooled[1][0], 6), round(pooled[1][1], 6)]
     return _unflatten(mean), _unflatten(ci)
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def file_stems(names: Sequence[str]) -> dict[str, str]:
+    """A distinct file-name stem per policy name: its slug, and ``-2``, ``-3``... after a
+    slug an earlier name already took (``seed+full-jitter`` and ``seed-full-jitter`` both
+    slug to ``seed-full-jitter``). Compared case-blind, for case-blind file systems."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        stem = slug(name)
+        n = 1
+        while (stem if n == 1 else f"{stem}-{n}").lower() in taken:
+            n += 1
+        stem = stem if n == 1 else f"{stem}-{n}"
+        taken.add(stem.lower())
+        out[name] = stem
+    return out
 
 
 def timeseries_csv(rec: Recorder, scenario: Scenario) -> str:
@@ -161,6 +217,7 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
         "seed": scenario.seed,
         "duration_s": scenario.duration_s,
         "bucket_s": scenario.bucket_s,
+        "peak_window_s": scenario.peak_window_s,
         "clients": scenario.clients.count,
         "service_kind": s.kind.value,
         "capacity_per_s": round(s.capacity_per_s, 6),
@@ -169,6 +226,8 @@ def scenario_record(scenario: Scenario) -> dict[str, Any]:
             {"kind": f.kind.value, "start_s": f.start_s, "end_s": f.end_s, "label": f.describe()}
             for f in scenario.faults
         ],
+        "objective": objective_for(scenario).to_json(),
+        "objective_given": scenario.objective is not None,
         "expect": [
             {"metric": e.metric, "policy": e.policy, "min": e.min, "max": e.max}
             for e in scenario.expect
@@ -195,14 +254,19 @@ def policy_entry(
     policy: Policy,
     first: Recorder,
     per_replication: list[dict[str, Any]],
+    per_replication_samples: list[dict[str, np.ndarray]] | None = None,
+    stem: str | None = None,
 ) -> dict[str, Any]:
     """One policy's results: the CSV and distributions of its first replication written or
-    taken, every figure's mean and 95% CI over ``per_replication`` summaries."""
-    csv_name = f"timeseries-{slug(policy.name)}.csv"
+    taken, every figure's mean (percentiles: pooled) and 95% CI over ``per_replication``
+    summaries and, for the percentiles, their samples. ``stem`` names its files (default:
+    the policy's slug; :func:`file_stems` keeps them distinct within a run)."""
+    stem = stem or slug(policy.name)
+    csv_name = f"timeseries-{stem}.csv"
     (out_dir / csv_name).write_text(timeseries_csv(first, scenario))
-    jobs_name = f"jobs-{slug(policy.name)}.csv"
+    jobs_name = f"jobs-{stem}.csv"
     (out_dir / jobs_name).write_text(jobs_csv(first))
-    mean, ci = mean_and_ci(per_replication)
+    mean, ci = mean_and_ci(per_replication, per_replication_samples)
     return {
         "name": policy.name,
         "description": describe_policy(policy, draws=2000),
@@ -233,15 +297,20 @@ def run_scenario(
     seed = scenario.seed if seed is None else seed
     out_dir.mkdir(parents=True, exist_ok=True)
     record = new_record(scenario, "sim", seed, replications)
+    stems = file_stems([p.name for p in policies])
     for policy in policies:
         per_rep = []
+        per_rep_samples = []
         first: Recorder | None = None
         for r in range(replications):
             run = run_policy(scenario, policy, seed=seed, replication=r, progress=progress)
             per_rep.append(summarize(run.recorder, scenario))
+            per_rep_samples.append(samples(run.recorder))
             first = first or run.recorder  # only the first replication's series is kept
         assert first is not None
-        entry = policy_entry(out_dir, scenario, policy, first, per_rep)
+        entry = policy_entry(
+            out_dir, scenario, policy, first, per_rep, per_rep_samples, stems[policy.name]
+        )
         record["policies"].append(entry)
         write_results(out_dir, record)
         if on_policy_done is not None:

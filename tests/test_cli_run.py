@@ -81,3 +81,32 @@ def test_real_mode_options_in_sim_mode_are_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--keep-alive applies to --mode real and --mode both only" in result.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_policies_whose_names_slug_alike_get_distinct_files(tmp_path: Path) -> None:
+    from sim.results import file_stems, run_scenario
+    from sim.scenario import load_scenario
+
+    assert file_stems(["seed+full-jitter", "seed-full-jitter", "Seed-Full-Jitter"]) == {
+        "seed+full-jitter": "seed-full-jitter",
+        "seed-full-jitter": "seed-full-jitter-2",
+        "Seed-Full-Jitter": "Seed-Full-Jitter-3",
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: slugs\nduration_s: 10\nclients: {count: 5, arrival: {kind: burst}}\n"
+        "faults: [{kind: outage, start_s: 0, end_s: 3}]\n"
+        "policies:\n  - {name: seed+full-jitter, base: full-jitter}\n"
+        "  - {name: seed-full-jitter, base: seed-default}\n"
+    )
+    record = run_scenario(load_scenario(path), tmp_path / "out")
+    files = [(p["timeseries"], p["jobs"]) for p in record["policies"]]
+    assert files == [
+        ("timeseries-seed-full-jitter.csv", "jobs-seed-full-jitter.csv"),
+        ("timeseries-seed-full-jitter-2.csv", "jobs-seed-full-jitter-2.csv"),
+    ]
+    for timeseries, jobs in files:
+        assert (tmp_path / "out" / timeseries).exists() and (tmp_path / "out" / jobs).exists()
+    # each policy's file holds its own run: full jitter and the seed plan differ
+    a, b = ((tmp_path / "out" / t).read_text() for t, _ in files)
+    assert a != b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,9 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports.charts import all_charts, completion_cdf, herd, occ
-from reports.data import load_results
+from reports.charts import (
+    all_charts,
+    completion_cdf,
+    goodput,
+    herd,
+    occ,
+    recovery,
+    service_view,
+    spans_decades,
+)
+from reports.data import Results, load_results
 from reports.html import write_report
+from reports.style import colours
 from sim.results import run_scenario
 from sim.scenario import load_scenario
 
@@ -33,8 +44,8 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_herd_chart_lines_hold_the_series_from_results(results_dir: Path) -> None:
     results = load_results(results_dir)
     fig = herd(results)
-    ax = fig.axes[0]
-    lines = {line.get_gid(): line for line in ax.get_lines()}
+    # one panel per policy: no line hides another
+    lines = {line.get_gid(): line for ax in fig.axes for line in ax.get_lines()}
     for p in results.policies:
         b = results.bucket_s
         expected = (
@@ -42,13 +53,16 @@ def test_herd_chart_lines_hold_the_series_from_results(results_dir: Path) -> Non
         ) / b
         np.testing.assert_allclose(lines[f"total:{p.name}"].get_ydata(), expected)
         np.testing.assert_allclose(lines[f"total:{p.name}"].get_xdata(), p.series["t_s"])
-    assert lines["capacity"].get_ydata()[0] == pytest.approx(results.scenario["capacity_per_s"])
+        # the axis is requests/s: the pre-fault load is drawn, in requests/s, not capacity
+        base = p.summary["baseline_offered_per_s"]
+        assert lines[f"baseline:{p.name}"].get_ydata()[0] == pytest.approx(base)
+    assert "capacity" not in lines
 
 
 def test_fault_windows_are_shaded_at_their_times(results_dir: Path) -> None:
     results = load_results(results_dir)
     ax = herd(results).axes[0]
-    spans = [p for p in ax.patches if p.get_gid() == "fault"]
+    spans = [p for p in ax.patches if p.get_gid() == "fault"]  # in every panel
     got = sorted((round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in spans)
     assert got == [(5.0, 9.0), (12.0, 13.0)]
 
@@ -58,7 +72,8 @@ def test_policy_colours_agree_across_charts(results_dir: Path) -> None:
     charts = all_charts(results)
     herd_colour = {
         line.get_gid().split(":")[1]: line.get_color()
-        for line in charts["herd"].axes[0].get_lines()
+        for ax in charts["herd"].axes
+        for line in ax.get_lines()
         if (line.get_gid() or "").startswith("total:")
     }
     service_colour = {
@@ -87,7 +102,16 @@ def test_report_contains_every_chart_and_the_table_and_nothing_external(
     parser = _Collector()
     parser.feed(text)
     ids = {attrs.get("id") for _, attrs in parser.tags}
-    for stem in ("herd", "service", "completion_cdf", "attempts", "summary", "streams"):
+    for stem in (
+        "herd",
+        "recovery",
+        "goodput",
+        "service",
+        "completion_cdf",
+        "attempts",
+        "summary",
+        "streams",
+    ):
         assert f"chart-{stem}" in ids
         assert (tmp_path / "charts" / f"{stem}.png").exists()
     assert "summary" in ids
@@ -97,7 +121,9 @@ def test_report_contains_every_chart_and_the_table_and_nothing_external(
             value = attrs.get(key) or ""
             assert not value.startswith(("http:", "https:", "//")), (tag, key, value)
     assert "<script" not in text and "@import" not in text
-    assert "★" in text and "sha256" in text
+    assert "★" not in text and "sha256" in text  # a ranking, not per-column stars
+    # the verdict comes first, before the table and the charts
+    assert text.index('id="verdict"') < text.index('id="summary"') < text.index("chart-herd")
 
 
 def test_same_results_give_the_same_report_bytes(results_dir: Path, tmp_path: Path) -> None:
@@ -152,7 +178,7 @@ def test_occ_bars_are_the_summaries_with_ci_whiskers_when_replicated(tmp_path: P
     results = load_results(tmp_path)
     fig = occ(results)
     work, done = fig.axes
-    calls = [p.summary["server_calls"] for p in results.policies]
+    calls = [p.summary["server_writes"] for p in results.policies]
     assert [bar.get_height() for bar in work.patches] == pytest.approx(calls)
     assert work.get_title() == "work (95% CI)"
     assert len(work.lines) > 0 and len(done.lines) > 0  # the whiskers' caps
@@ -173,3 +199,96 @@ def test_completion_cdf_says_so_when_no_job_completed(tmp_path: Path) -> None:
     (ax,) = fig.axes
     assert not ax.lines and ax.get_legend() is None
     assert [t.get_text() for t in ax.texts] == ["no job completed under any policy"]
+
+
+def _many_policies(results_dir: Path, n: int) -> Results:
+    """The fixture's results with ``n`` policies (copies of the first under new names)."""
+    results = load_results(results_dir)
+    first = results.policies[0]
+    copies = tuple(dataclasses.replace(first, name=f"policy-{i:02d}") for i in range(n))
+    record = dict(results.record, policies=[dict(results.record["policies"][0])] * n)
+    return dataclasses.replace(results, record=record, policies=copies)
+
+
+def test_charts_stay_readable_with_fifty_policies(results_dir: Path) -> None:
+    results = _many_policies(results_dir, 50)
+    fig = herd(results)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 50  # small multiples, one policy each, no shared legend
+    assert all(ax.get_legend() is None for ax in panels)
+    colour = {
+        line.get_gid(): line.get_color()
+        for ax in panels
+        for line in ax.get_lines()
+        if (line.get_gid() or "").startswith("total:")
+    }
+    assert len(colour) == 50 and len(set(colour.values())) == 50
+    assert len(set(colours(f"x{i}" for i in range(50)).values())) == 50
+
+
+def test_a_log_axis_when_the_load_spans_more_than_two_decades(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    totals = [
+        (p.series["offered_first"] + p.series["offered_retry"] + p.series["offered_reconnect"])
+        / results.bucket_s
+        for p in results.policies
+    ]
+    expected = "log" if spans_decades(totals) else "linear"
+    assert herd(results).axes[0].get_yscale() == expected
+    assert spans_decades([np.array([0.0, 1.0, 1000.0])])
+    assert not spans_decades([np.array([0.0, 10.0, 900.0])])
+
+
+def test_capacity_is_drawn_in_jobs_per_second_on_the_goodput_axis(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    ax = goodput(results).axes[0]
+    assert ax.get_ylabel() == "jobs/s"
+    (cap,) = [line for line in ax.get_lines() if line.get_gid() == "capacity"]
+    assert cap.get_ydata()[0] == pytest.approx(results.scenario["capacity_per_s"])
+
+
+def test_gauges_with_nothing_to_show_are_left_out_with_a_note(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    fig = service_view(results)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    # the fixture never scales: instances are constant, so that panel is left out, said so
+    assert "active instances" not in labels
+    assert (
+        "not shown: " in fig.axes[0].get_title() and "active instances 2" in fig.axes[0].get_title()
+    )
+
+
+def test_the_recovery_window_is_zoomed_on_the_last_fault(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    ax = recovery(results).axes[0]
+    low, high = ax.get_xlim()
+    last = max(f["end_s"] for f in results.scenario["faults"])
+    assert low == pytest.approx(last - 5) and high <= results.scenario["duration_s"]
+
+
+def test_policy_plot_shows_reconnect_delays_beside_retry_delays() -> None:
+    from reports.policy_plot import policy_delays
+    from sim.policies.describe import delay_samples
+    from sim.policies.presets import preset
+
+    names = ("seed-default", "grpc-default", "no-retry")
+    retries = {
+        n: delay_samples(preset(n).retry.backoff, preset(n).retry.max_attempts - 1, 500, 1)
+        for n in names
+    }
+
+    def reconnect_count(name: str) -> int:
+        most = preset(name).reconnect.max_attempts
+        return 10 if most is None else most
+
+    reconnects = {
+        n: delay_samples(preset(n).reconnect.backoff, reconnect_count(n), 500, 1) for n in names
+    }
+    left, right = policy_delays(retries, reconnect_s=reconnects).axes
+    assert right.get_title() == "progress stream: reconnects"
+    boxes = [p.get_gid() for p in right.patches if (p.get_gid() or "").startswith("reconnect:")]
+    # seed-default reconnects 3 times, gRPC without limit (10 shown), no-retry never
+    assert boxes.count("reconnect:seed-default") == 3
+    assert boxes.count("reconnect:grpc-default") == 10
+    assert "reconnect:no-retry" not in boxes
+    assert any("no-retry" in t.get_text() for t in left.texts)  # no retries, said so

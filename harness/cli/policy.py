@@ -50,14 +50,18 @@ def plot_main(args: argparse.Namespace) -> int:
 
     policies, problems = resolve_all(args.policies)
     samples = {}
+    reconnects = {}
     for p in policies:
-        retries = min(max(1, p.retry.max_attempts - 1), args.retries)
+        retries = min(p.retry.max_attempts - 1, args.retries)  # 0: a policy without retries
         samples[p.name] = delay_samples(p.retry.backoff, retries, args.draws, args.seed)
+        most = p.reconnect.max_attempts  # None: unlimited
+        count = args.retries if most is None else min(most, args.retries)
+        reconnects[p.name] = delay_samples(p.reconnect.backoff, count, args.draws, args.seed)
     if problems:
         report_problems(problems)
         return EXIT_USAGE
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = save(policy_delays(samples), out.with_suffix(""))
+    png, svg = save(policy_delays(samples, reconnect_s=reconnects), out.with_suffix(""))
     print(f"policy plot: {png} and {svg}")
     return EXIT_OK

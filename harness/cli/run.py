@@ -123,13 +123,16 @@ def main(args: argparse.Namespace) -> int:
 def _print_and_report(title: str, record: dict[str, Any], out_dir: Path, no_report: bool) -> int:
     from reports.data import load_results
     from reports.html import write_report
-    from reports.terminal import summary_table
+    from reports.terminal import summary_table, verdict_lines
+    from sim.decide.decision import decide
 
+    decision = decide(record)
     print(title)
-    print(summary_table(record))
+    print(summary_table(record, decision))
     print(f"results: {out_dir}/results.json")
     if not no_report:
         print(f"report:  {write_report(load_results(out_dir), out_dir / 'report.html')}")
+    print("\n".join(verdict_lines(record, decision)))
     return EXIT_OK
 
 

@@ -5,7 +5,9 @@ A figure's *name* is its dotted path in a policy's ``summary`` in ``results.json
 (``higher``, ``lower``, or ``none`` for figures that describe rather than judge);
 baselines, objectives and relative expectations read it. ``pooling`` says how the figure
 combines over replications: ``mean`` (mean of per-replication values, Student-t CI) or
-``pooled`` (computed once over every replication's samples, bootstrap CI).
+``pooled`` (a percentile, computed once over every replication's samples together; its CI
+is that value plus or minus Student t times the standard error of the per-replication
+percentiles, as in the method of batch means; see :func:`sim.results.mean_and_ci`).
 
 A test holds this registry and :func:`sim.world.summary.summarize` to the same names, so a
 figure cannot be added to one and not the other.
@@ -16,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from sim.scenario.errors import did_you_mean
 
 Better = Literal["higher", "lower", "none"]
 Pooling = Literal["mean", "pooled"]
@@ -105,7 +105,9 @@ _DECLARED: tuple[Figure, ...] = (
         "peak_offered_per_s",
         "requests/s",
         "lower",
-        "the highest offered load (first attempts, retries and reconnects) over the run.",
+        "the most requests (first attempts, retries and reconnects) sent in any sliding"
+        " window of peak_window_s (default 1 s) over the run, per second; bucket_s plays no"
+        " part.",
     ),
     _f(
         "peak_load_ratio",
@@ -115,11 +117,34 @@ _DECLARED: tuple[Figure, ...] = (
         kinds=JOBLIKE,
     ),
     _f(
+        "baseline_offered_per_s",
+        "requests/s",
+        "none",
+        "requests sent per second in the 10 s (at most) before the first fault; null"
+        " without faults or with a fault at 0 s.",
+    ),
+    _f(
+        "fault_load_ratio",
+        "x baseline",
+        "lower",
+        "the busiest peak_window_s starting within a fault, over baseline_offered_per_s.",
+    ),
+    _f(
+        "recovery_load_ratio",
+        "x baseline",
+        "lower",
+        "the busiest peak_window_s starting between the end of the last fault and the end of"
+        " the scenario, over baseline_offered_per_s: the surge an operator sizes for.",
+    ),
+    _f(
         "recovery_s",
         "s",
         "lower",
-        "seconds from the end of the last fault until the system is back to its"
-        " pre-fault level; null if it never is.",
+        "seconds from the end of the last fault until goodput (completions a client"
+        " received) is back to at least 90% of its pre-fault level and the backlog (queue"
+        " and clients waiting to retry or reconnect) is back within 10% of it; null if"
+        " never, or if the faults made users give up (more lost jobs than 10% of the"
+        " faults' span of pre-fault goodput), since giving up is not recovering.",
     ),
     _f("outcomes.completed", "jobs", "higher", "jobs whose client received the result."),
     _f(
@@ -141,10 +166,63 @@ _DECLARED: tuple[Figure, ...] = (
         "jobs that passed the job deadline without a result.",
     ),
     _f(
+        "completed_unseen",
+        "jobs",
+        "lower",
+        "jobs the service finished after their client had stopped waiting for them (gave"
+        " up or timed out): work done that nobody received.",
+        kinds=frozenset({"job"}),
+    ),
+    _f(
+        "work_amplification",
+        "x",
+        "lower",
+        "server work done over the work of the results clients received: the service time"
+        " of every job the service took on over that of the completed ones (OCC: calls"
+        " over two per completed update).",
+    ),
+    _f(
+        "wasted_work_s",
+        "s",
+        "lower",
+        "service seconds spent on jobs or calls whose result no client received (orphans,"
+        " given-up and timed-out jobs, calls answered after their timeout).",
+        kinds=JOBLIKE,
+    ),
+    _f(
+        "queue_wait_s.mean",
+        "s",
+        "lower",
+        "mean time a job the service started waited in its queue (0 when a slot was free).",
+        kinds=JOBLIKE,
+    ),
+    _f(
+        "queue_wait_s.p95",
+        "s",
+        "lower",
+        "95th percentile of the queue wait of the jobs the service started.",
+        "pooled",
+        kinds=JOBLIKE,
+    ),
+    _f(
         "server_calls",
         "calls",
         "lower",
-        "OCC: calls the clients made to the store (reads and writes).",
+        "OCC: calls the clients made to the store, reads and writes.",
+        kinds=frozenset({"occ"}),
+    ),
+    _f(
+        "server_writes",
+        "calls",
+        "lower",
+        "OCC: conditional writes, the 2015 post's (and its simulator's) \"calls\".",
+        kinds=frozenset({"occ"}),
+    ),
+    _f(
+        "server_reads",
+        "calls",
+        "lower",
+        "OCC: version reads, one before every write.",
         kinds=frozenset({"occ"}),
     ),
     _f("events_lost", "events", "lower", "progress events a client never received."),
@@ -182,6 +260,10 @@ class UnknownFigure(KeyError):
     """A figure name that is not in the registry; the message suggests the closest."""
 
     def __init__(self, name: str) -> None:
+        # imported here: the scenario grammar imports this registry (sim.scenario's
+        # package init would otherwise be half-built when this module loads)
+        from sim.scenario.errors import did_you_mean
+
         self.name = name
         super().__init__(f"unknown figure {name!r}{did_you_mean(name, FIGURES)}")
 
@@ -238,3 +320,23 @@ def flat_names(summary: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
             yield from flat_names(v, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"
+
+
+def markdown_table() -> str:
+    """The README's table of figures, made from this registry (a test holds the README to
+    it; ``python -m sim.decide.figures`` prints it)."""
+    rows = [
+        "| figure | unit | better | across replications | definition |",
+        "|---|---|---|---|---|",
+    ]
+    for f in _DECLARED:
+        kinds = "" if f.kinds == ALL_KINDS else f" ({', '.join(sorted(f.kinds))} only)"
+        pooled = "pooled percentile" if f.pooling == "pooled" else "mean"
+        rows.append(
+            f"| `{f.name}` | {f.unit} | {f.better} | {pooled} | {f.definition}{kinds} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

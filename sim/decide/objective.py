@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sim.decide.figures import figure, interval, value
 from sim.decide.verdict import Bound
+
+if TYPE_CHECKING:
+    from sim.scenario.model import Scenario
 
 Goal = Literal["maximize", "minimize"]
 
@@ -123,16 +126,67 @@ class Objective:
     def goal_interval(self, ranked: Ranked) -> tuple[float, float] | None:
         return interval(ranked.ci95, self.metric)
 
+    def to_json(self) -> dict[str, Any]:
+        """The objective as ``results.json`` keeps it (the scenario grammar's shape)."""
+        return {
+            self.goal: self.metric,
+            "subject_to": {
+                c.metric: {"min": c.bound.low, "max": c.bound.high} for c in self.subject_to
+            },
+            "then": list(self.then),
+            "tie_tolerance": self.tie_tolerance,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Objective:
+        goal: Goal = "maximize" if "maximize" in d else "minimize"
+        return cls(
+            str(d[goal]),
+            goal,
+            tuple(
+                Constraint(name, Bound(b.get("min"), b.get("max")))
+                for name, b in d.get("subject_to", {}).items()
+            ),
+            tuple(d.get("then", ())),
+            float(d.get("tie_tolerance", 0.0)),
+        )
+
 
 def _direction(name: str) -> str:
     better = figure(name).better
     return "highest" if better == "higher" else "lowest" if better == "lower" else "by"
 
 
-def default_objective(service_kind: str) -> Objective:
-    """What a scenario without ``objective:`` is ranked by: for a job or rpc service, the
-    most users served, then the fewest attempts, then the shortest tail; for OCC, the least
-    work, then the shortest completion."""
+#: how close two success rates must be to count as a tie in the default objective
+DEFAULT_SUCCESS_TIE = 0.001
+#: the default objective's limit on the surge after the last fault, in x the pre-fault load
+DEFAULT_MAX_RECOVERY_LOAD = 3.0
+
+
+def default_objective(service_kind: str, faults: bool = True) -> Objective:
+    """What a scenario without ``objective:`` is ranked by. For a job or rpc service: the
+    most users served (success rates within 0.1 percentage point tie), subject to a
+    recovery surge of at most 3x the pre-fault load when there are faults, then the
+    fewest attempts per job, then the shortest p99 completion. For OCC, the 2015 post's
+    two views: the fewest writes, then the earliest finish."""
     if service_kind == "occ":
-        return Objective("server_calls", "minimize", then=("completion_s.p50",))
-    return Objective("success_rate", "maximize", then=("attempts_per_job", "completion_s.p99"))
+        return Objective("server_writes", "minimize", then=("makespan_s",))
+    limits = (
+        (Constraint("recovery_load_ratio", Bound(high=DEFAULT_MAX_RECOVERY_LOAD)),)
+        if faults
+        else ()
+    )
+    return Objective(
+        "success_rate",
+        "maximize",
+        subject_to=limits,
+        then=("attempts_per_job", "completion_s.p99"),
+        tie_tolerance=DEFAULT_SUCCESS_TIE,
+    )
+
+
+def objective_for(scenario: Scenario) -> Objective:
+    """The scenario's own objective, or the default for its service kind."""
+    if scenario.objective is not None:
+        return scenario.objective
+    return default_objective(scenario.service.kind.value, bool(scenario.faults))

@@ -16,6 +16,9 @@ from typing import Any, TypeVar
 import yaml
 
 from sim import distributions as dist
+from sim.decide.figures import figure
+from sim.decide.objective import Constraint, Objective
+from sim.decide.verdict import Bound
 from sim.policies.backoff import Backoff, BackoffKind, Jitter
 from sim.policies.breaker import BreakerSpec
 from sim.policies.budget import AwsQuota, BudgetSpec, GrpcThrottle, RatioBudget
@@ -342,6 +345,60 @@ class _Builder:
             )
         return tuple(out)
 
+    def objective(self, o: dict[str, Any], kind: str | None) -> Objective | None:
+        """The scenario's ``objective:``: one goal, constraints, tie-breakers."""
+        path = "objective"
+        goals = [g for g in ("maximize", "minimize") if g in o]
+        if len(goals) != 1:
+            self.problem(path, "give exactly one of maximize or minimize")
+            return None
+        goal = goals[0]
+        metric = o[goal]
+        ok = True
+        better = figure(metric).better
+        if (goal, better) in (("maximize", "lower"), ("minimize", "higher")):
+            other = "minimize" if goal == "maximize" else "maximize"
+            self.problem(f"{path}.{goal}", f"{metric} is better {better}: use {other}")
+            ok = False
+        named = [(f"{path}.{goal}", metric)]
+        named += [(f"{path}.subject_to.{k}", k) for k in o["subject_to"]]
+        named += [(f"{path}.then[{i}]", t) for i, t in enumerate(o["then"])]
+        for where, name in named:
+            kinds = figure(name).kinds
+            if kind is not None and kind not in kinds:
+                self.problem(
+                    where,
+                    f"{name} is measured for {', '.join(sorted(kinds))} services only, not {kind}",
+                )
+                ok = False
+        for i, name in enumerate(o["then"]):
+            if figure(name).better == "none":
+                self.problem(f"{path}.then[{i}]", f"{name} has no better direction to break ties")
+                ok = False
+        constraints = []
+        for name, bound in o["subject_to"].items():
+            where = f"{path}.subject_to.{name}"
+            if bound["min"] is None and bound["max"] is None:
+                self.problem(where, "give min, max or both")
+                ok = False
+            elif (
+                bound["min"] is not None
+                and bound["max"] is not None
+                and bound["min"] > bound["max"]
+            ):
+                self.problem(f"{where}.max", f"must be >= min ({bound['min']:g})")
+                ok = False
+            constraints.append(Constraint(name, Bound(bound["min"], bound["max"])))
+        if not ok:
+            return None
+        return Objective(
+            metric,
+            "maximize" if goal == "maximize" else "minimize",
+            tuple(constraints),
+            tuple(o["then"]),
+            o["tie_tolerance"],
+        )
+
 
 def load_scenario(path: str | Path) -> m.Scenario:
     """Load one scenario file; raise ScenarioError listing every problem in it."""
@@ -352,6 +409,8 @@ def load_scenario(path: str | Path) -> m.Scenario:
     horizon_s = duration_s if duration_s is not None else math.inf
     if duration_s is not None and complete(v["bucket_s"]) and v["bucket_s"] > duration_s:
         b.problem("bucket_s", f"must be <= duration_s ({duration_s:g} s)")
+    if duration_s is not None and complete(v["peak_window_s"]) and v["peak_window_s"] > duration_s:
+        b.problem("peak_window_s", f"must be <= duration_s ({duration_s:g} s)")
     clients = b.clients(v["clients"], horizon_s) if complete(v.get("clients")) else None
     service = b.service(v["service"]) if complete(v["service"]) else None
     network = (
@@ -380,6 +439,12 @@ def load_scenario(path: str | Path) -> m.Scenario:
     raw_expect = v["expect"] if isinstance(v["expect"], list) else []
     names = {p.name for p in policies} if complete(raw_policies) else None
     expect = b.expectations([e for e in raw_expect if complete(e)], names)
+    kind = v["service"]["kind"] if complete(v["service"]) else None
+    objective = (
+        b.objective(v["objective"], kind)
+        if v["objective"] is not None and complete(v["objective"])
+        else None
+    )
     problems = checker.problems + b.problems
     if problems:
         raise ScenarioError(problems)
@@ -399,6 +464,8 @@ def load_scenario(path: str | Path) -> m.Scenario:
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
         fidelity=m.Fidelity(**v["fidelity"]),
+        peak_window_s=v["peak_window_s"],
+        objective=objective,
     )
 
 

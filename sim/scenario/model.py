@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sim.distributions import Distribution
 from sim.policies.policy import Policy
+
+if TYPE_CHECKING:
+    from sim.decide.objective import Objective
 
 # ------------------------------------------------------------------ clients
 
@@ -250,6 +254,8 @@ class Scenario:
     expect: tuple[Expectation, ...]
     source: str  # the file it came from
     sha256: str  # of the file's bytes, for provenance
+    peak_window_s: float = 1.0  # the sliding window peak offered load is measured over
+    objective: Objective | None = None  # what ranks the policies (None: the default)
     fidelity: Fidelity = Fidelity()  # tolerances of sim against real
 
     def policy(self, name: str) -> Policy:

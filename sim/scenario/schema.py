@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sim.decide.figures import names as figure_names
 from sim.policies.backoff import BackoffKind, Jitter
 from sim.policies.classify import STATUS_CLASSES, ErrorKind
 from sim.policies.presets import PRESETS
@@ -24,23 +25,7 @@ POSITIVE_SECONDS = Number(exclusive_minimum=0, doc="seconds, > 0")
 PROBABILITY = Number(minimum=0, maximum=1)
 COUNT = Number(integer=True, minimum=1)
 
-METRICS = (
-    "success_rate",
-    "attempts_per_job",
-    "completion_s.p50",
-    "completion_s.p95",
-    "completion_s.p99",
-    "peak_offered_per_s",
-    "peak_load_ratio",
-    "recovery_s",
-    "outcomes.completed",
-    "outcomes.failed",
-    "outcomes.gave_up",
-    "outcomes.timed_out",
-    "server_calls",
-    "events_lost",
-    "events_duplicated",
-)
+METRICS = tuple(figure_names())  # every figure of sim/decide/figures.py, by dotted name
 
 DISTRIBUTION = Tagged(
     {
@@ -317,6 +302,37 @@ EXPECT = Record(
     }
 )
 
+_BOUND = Record(
+    {
+        "min": Field(Nullable(Number()), default=None),
+        "max": Field(Nullable(Number()), default=None),
+    },
+    doc="the figure must lie within [min, max] (either may be left out)",
+)
+
+OBJECTIVE = Record(
+    {
+        "maximize": Field(String(METRICS), doc="the figure to make as high as possible"),
+        "minimize": Field(String(METRICS), doc="the figure to make as low as possible"),
+        "subject_to": Field(
+            Record({name: Field(_BOUND) for name in METRICS}),
+            default={},
+            doc="figure: {min, max}; a policy breaking one ranks after all that break fewer",
+        ),
+        "then": Field(
+            ListOf(String(METRICS)),
+            default=[],
+            doc="tie-breakers, each in its figure's better direction",
+        ),
+        "tie_tolerance": Field(
+            Number(minimum=0),
+            default=0.0,
+            doc="goal values this close to the best count as a tie, decided by then",
+        ),
+    },
+    doc="how the policies are ranked; give maximize or minimize (default: see the README)",
+)
+
 _FIDELITY_DEFAULTS = Fidelity()
 _RELATIVE = Number(minimum=0, doc="relative to the simulated value: 0.15 = within 15%")
 FIDELITY = Record(
@@ -342,12 +358,18 @@ SCENARIO = Record(
         "seed": Field(Number(integer=True, minimum=0), default=0),
         "duration_s": Field(POSITIVE_SECONDS, required=True),
         "bucket_s": Field(POSITIVE_SECONDS, default=0.1, doc="time-series bucket width"),
+        "peak_window_s": Field(
+            POSITIVE_SECONDS,
+            default=1.0,
+            doc="the sliding window the peak offered load is measured over",
+        ),
         "clients": Field(CLIENTS, required=True),
         "service": Field(SERVICE, default=RECORD_DEFAULTS),
         "network": Field(NETWORK, default=RECORD_DEFAULTS),
         "faults": Field(ListOf(FAULT), default=[]),
         "policies": Field(ListOf(POLICY, min_items=1), required=True),
         "expect": Field(ListOf(EXPECT), default=[]),
+        "objective": Field(Nullable(OBJECTIVE), default=None),
         "fidelity": Field(FIDELITY, default=RECORD_DEFAULTS),
     },
     doc="a herdlab scenario: one failure story",

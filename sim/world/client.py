@@ -104,32 +104,41 @@ def retry_loop(
             return True
         if step is _ENDED:
             return False
+        if step is _RETRYING:
+            rec.backing_off += 1
+            yield Timer(env, delay_s)
+            rec.backing_off -= 1
+            continue
         yield Timer(env, delay_s)
         if step is _DEADLINE:
             rec.end_job(job_index, _TIMED_OUT, env.now)
             return False
 
 
-def call_client(w: World, job_index: int, attempt: Callable[[bool], ClientGen]) -> ClientGen:
-    """A client whose job is one call, retried per policy: done when a try succeeds."""
+def call_client(
+    w: World, job_index: int, attempt: Callable[[bool], ClientGen], service_s: float = 0.0
+) -> ClientGen:
+    """A client whose job is one call, retried per policy: done when a try succeeds.
+    ``service_s``: the server work of the call whose answer it receives (useful work)."""
     env, rec = w.env, w.rec
     deadline_s = env.now + w.job_timeout_s
     run = w.policy.retry.start(env.now, w.policy_draws, *w.budget_and_breaker())
     if (yield from retry_loop(w, job_index, run, attempt, deadline_s)):
         rec.accepted_s[job_index] = env.now
+        rec.useful_work_s += service_s
         rec.end_job(job_index, _COMPLETED, env.now)
 
 
 def rpc_client(w: World, job_index: int, service_s: float) -> ClientGen:
     """A synchronous call under the retry policy: the request timeout covers the whole
     call, and a call the client gave up on still occupies the server (wasted work)."""
-    return call_client(w, job_index, lambda first: _rpc_attempt(w, first, service_s))
+    return call_client(w, job_index, lambda first: _rpc_attempt(w, first, service_s), service_s)
 
 
 def _rpc_attempt(w: World, first: bool, service_s: float) -> ClientGen:
     env, rec, net = w.env, w.rec, w.network
     sent_s = env.now
-    rec.count("offered_first" if first else "offered_retry", sent_s)
+    rec.offer("offered_first" if first else "offered_retry", sent_s)
     rec.in_flight += 1
     timeout_s = w.request_timeout_s
     try:
@@ -236,9 +245,11 @@ class JobClient:
 
     # ------------------------------------------------------------ create
 
-    def _attempt(self, _timer: Timer | None) -> None:
+    def _attempt(self, timer: Timer | None) -> None:
         """One ``POST /api/ai/jobs`` (the first, or a retry after its backoff)."""
         run, now = self.run, self.w.env.now
+        if timer is not None:
+            self.w.rec.backing_off -= 1
         if run.before_attempt(now):
             self._send("offered_first" if run.attempts == 1 else "offered_retry", False, now)
         else:
@@ -259,6 +270,7 @@ class JobClient:
         self.current = None
         self.done = False
         if step is _RETRYING:
+            w.rec.backing_off += 1
             call_after(env, delay_s, None, self._attempt)
         elif step is _DEADLINE:
             call_after(env, delay_s, None, self._create_deadline)
@@ -268,6 +280,9 @@ class JobClient:
     def _accepted(self, now_s: float) -> None:
         w = self.w
         w.rec.accepted_s[self.index] = now_s
+        job = self.current
+        if job is not None:  # a call with no job of its own has nothing to claim
+            job.claimed = True
         if w.follow_stream:
             w.rec.reconnecting += 1  # "connecting" counts as not yet connected
             self._connect(now_s)
@@ -279,6 +294,8 @@ class JobClient:
     def _end_plain(self) -> None:
         """No stream followed: the job has completed, or the deadline came first."""
         end = _COMPLETED if self.done else _TIMED_OUT
+        if self.done:
+            self.w.rec.useful_work_s += self.service_s
         self.w.rec.end_job(self.index, end, self.w.env.now)
         self._close()
 
@@ -339,9 +356,11 @@ class JobClient:
         if env.now + delay_s >= self.deadline_s:
             call_after(env, max(0.0, self.deadline_s - env.now), None, self._stream_deadline)
             return
+        w.rec.backing_off += 1
         call_after(env, delay_s, None, self._reconnect)
 
     def _reconnect(self, _timer: Timer) -> None:
+        self.w.rec.backing_off -= 1
         self.w.rec.reconnects[self.index] += 1
         self.stream_kind = "offered_reconnect"
         self._connect(self.w.env.now)
@@ -361,7 +380,11 @@ class JobClient:
         if outcome is _GAVE_UP:
             rec.disconnected += 1
         # a completed stream got the result event, and every event before it: none lost
-        if outcome is not _COMPLETED:
+        if outcome is _COMPLETED:
+            rec.useful_work_s += self.service_s
+        else:
+            if self.done:  # the service finished it while the client was not listening
+                rec.completed_unseen += 1
             job = self.current
             assert job is not None
             lost = job.emitted_by(now, w.progress_events) - self.delivered
@@ -395,6 +418,8 @@ class JobClient:
         if job is self.current:
             self.done = True
             self.fire()
+        elif self.closed and job.claimed:  # its client ended without it, before it finished
+            self.w.rec.completed_unseen += 1
 
     def stream_cut(self) -> None:
         self.cut = True
@@ -432,6 +457,7 @@ class JobClient:
         self.bucket = bucket = rec.bucket(sent_s)
         self.streaming = stream
         rec.live[kind][bucket] += 1
+        rec.sent_s.append(sent_s)
         rec.in_flight += 1
         timeout_s = w.request_timeout_s
         fate = _DELIVERED if net.clean else net.fate(sent_s)

@@ -54,6 +54,7 @@ GAUGES = (
     "clients_connected",
     "clients_reconnecting",
     "clients_disconnected",
+    "clients_backing_off",  # waiting out a retry's or a reconnect's delay: pending retries
 )
 
 
@@ -86,15 +87,23 @@ class Recorder:
         self.ended_s: list[float] = []
         self.events_lost: list[int] = []
         self.events_duplicated: list[int] = []
-        self.server_calls = 0
+        self.server_calls = 0  # OCC: reads and writes
+        self.server_writes = 0  # OCC: conditional writes (the 2015 post's "calls")
         self.orphaned_jobs = 0  # admitted, but the client timed out and never learnt it
         self.degraded_accepts = 0
         self.end_s = 0.0
+        # Recorded cheaply while running; summarize() turns them into figures.
+        self.sent_s: list[float] = []  # send time of every offered request, in send order
+        self.useful_work_s = 0.0  # service time of the jobs whose client received the result
+        self.admitted_work_s = 0.0  # service time of every job the service took on
+        self.completed_unseen = 0  # the service finished the job; its client had ended
+        self.queue_wait_s: list[float] = []  # accepted -> started, per job the service started
         # live gauges the world updates
         self.in_flight = 0
         self.connected = 0
         self.reconnecting = 0
         self.disconnected = 0
+        self.backing_off = 0
 
     def bucket(self, t_s: float) -> int:
         """The bucket ``t_s`` falls in (the last one takes everything past the horizon)."""
@@ -103,6 +112,12 @@ class Recorder:
 
     def count(self, name: str, t_s: float) -> None:
         self.live[name][self.bucket(t_s)] += 1
+
+    def offer(self, kind: str, t_s: float) -> None:
+        """A request sent at ``t_s``: counted as offered ``kind`` (``offered_first``,
+        ``offered_retry`` or ``offered_reconnect``), its send time kept for the peaks."""
+        self.live[kind][self.bucket(t_s)] += 1
+        self.sent_s.append(t_s)
 
     def close(self, end_s: float) -> None:
         """The run is over: freeze the counters into arrays."""

@@ -167,6 +167,7 @@ class World:
         s["clients_connected"][b] = rec.connected
         s["clients_reconnecting"][b] = rec.reconnecting
         s["clients_disconnected"][b] = rec.disconnected
+        s["clients_backing_off"][b] = rec.backing_off
         if b + 1 < rec.n:
             call_after(self.env, self.scenario.bucket_s, b + 1, self._sample)
 
@@ -231,6 +232,8 @@ class World:
             self.rec.gauges[name][:] = values
         self.rec.close(env.now)
         self.rec.degraded_accepts = self.service.degraded_accepts
+        self.rec.admitted_work_s = self.service.admitted_work_s
+        self.rec.queue_wait_s = self.service.queue_wait_s
         return self.rec
 
 

@@ -86,6 +86,7 @@ class Job:
     finished_s: float = -1.0
     degraded: bool = False
     answer: Answer = UNANSWERED  # the service's answer to the client's latest request
+    claimed: bool = False  # its client learnt it was accepted (it is not an orphan)
 
     def emitted_by(self, t_s: float, events: int) -> int:
         """Progress events (the last one is the result) the server has emitted by ``t_s``."""
@@ -120,6 +121,7 @@ class JobService:
         self.tokens = float(spec.rate_limit.burst) if spec.rate_limit else 0.0
         self.tokens_at_s = 0.0
         self.degraded_accepts = 0
+        self.admitted_work_s = 0.0  # service time of every job taken on (it runs each to its end)
         self.queue_wait_s: list[float] = []  # accepted -> started, per job started
         if spec.autoscale is not None:
             env.process(self._autoscaler())
@@ -209,10 +211,12 @@ class JobService:
             self.degraded_accepts += 1
         if self.busy < self.capacity():
             job.accepted_s = now
+            self.admitted_work_s += job.service_s
             self._start(job, now)
             return ACCEPTED
         if len(self.queue) < self.spec.queue_limit:
             job.accepted_s = now
+            self.admitted_work_s += job.service_s
             self.queue.append(job)
             return ACCEPTED
         return answer(503, self.spec.retry_after_s)
