@@ -153,13 +153,23 @@ async def job_client(ctx: ClientContext, job_index: int) -> None:
             await ctx.sleep(max(0.0, deadline - ctx.clock()))
             rec.end_job(job_index, JobOutcome.TIMED_OUT, ctx.clock())
             return
-        await ctx.sleep(decision.delay_s)
+        await _back_off(ctx, decision.delay_s)
     rec.accepted_s[job_index] = ctx.clock()
     assert job_id is not None
     if not ctx.follow_stream:
         await _poll_until_done(ctx, job_index, job_id, deadline)
         return
     await follow_stream(ctx, job_index, job_id, deadline)
+
+
+async def _back_off(ctx: ClientContext, delay_s: float) -> None:
+    """Wait out a retry's or a reconnect's delay, counted as backing off (the backlog the
+    recovery figure reads, as the simulator counts it)."""
+    ctx.rec.backing_off += 1
+    try:
+        await ctx.sleep(delay_s)
+    finally:
+        ctx.rec.backing_off -= 1
 
 
 async def _poll_until_done(
@@ -302,6 +312,6 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
             await ctx.sleep(max(0.0, deadline - ctx.clock()))
             finish(JobOutcome.TIMED_OUT)
             return
-        await ctx.sleep(delay)
+        await _back_off(ctx, delay)
         rec.reconnects[job_index] += 1
         kind = "offered_reconnect"

@@ -10,12 +10,9 @@ the self-check (``reports/fidelity.py``).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from sim import __version__
 from sim.decide.fidelity import Floors, compare, table_status
@@ -26,10 +23,6 @@ from sim.scenario.scale import scale_scenario
 from sim.world.summary import RECOVERY_SMOOTHING_S
 
 Progress = Callable[[str], None]
-
-#: the fixed window of the compared peak offered load. A 0.1 s bucket holds a handful of
-#: requests at the scales both sides can run, so its peak is mostly Poisson noise.
-PEAK_WINDOW_S = 1.0
 
 #: every figure a fault kind makes uncomparable when connections are pooled
 _ALL = (
@@ -74,45 +67,6 @@ def independent_draws(scenario: Scenario) -> bool:
     )
 
 
-def windowed_peak_per_s(offered: np.ndarray, bucket_s: float, window_s: float) -> float:
-    """The highest offered load, requests per second, over any ``window_s`` of whole
-    buckets (a sliding sum)."""
-    width = max(1, round(window_s / bucket_s))
-    if len(offered) == 0:
-        return 0.0
-    if len(offered) <= width:
-        return float(offered.sum()) / (len(offered) * bucket_s)
-    sums = np.convolve(offered, np.ones(width), mode="valid")
-    return float(sums.max()) / (width * bucket_s)
-
-
-def offered_series(results_dir: Path, timeseries: str) -> np.ndarray:
-    """Offered requests per bucket (first attempts, retries, reconnects) from a CSV."""
-    with (results_dir / timeseries).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return np.asarray(
-        [
-            int(r["offered_first"]) + int(r["offered_retry"]) + int(r["offered_reconnect"])
-            for r in rows
-        ],
-        dtype=float,
-    )
-
-
-def _compared_summaries(results_dir: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each policy's summary, its peak offered load taken over ``PEAK_WINDOW_S``."""
-    bucket_s = float(record["scenario"]["bucket_s"])
-    out = {}
-    for p in record["policies"]:
-        summary = dict(p["summary"])
-        offered = offered_series(results_dir, p["timeseries"])
-        summary["peak_offered_per_s"] = round(
-            windowed_peak_per_s(offered, bucket_s, PEAK_WINDOW_S), 6
-        )
-        out[p["name"]] = summary
-    return out
-
-
 def fidelity_section(
     scenario: Scenario,
     sim_dir: Path,
@@ -131,11 +85,11 @@ def fidelity_section(
         # runs whose load differs by a request can cross the band a bucket apart
         recovery_s=max(scenario.bucket_s, RECOVERY_SMOOTHING_S / 4),
         # the peak is a whole number of requests per window
-        peak_offered_per_s=1.0 / PEAK_WINDOW_S,
+        peak_offered_per_s=1.0 / scenario.peak_window_s,
     )
     rows = compare(
-        _compared_summaries(sim_dir, sim_record),
-        _compared_summaries(real_dir, real_record),
+        {p["name"]: p["summary"] for p in sim_record["policies"]},
+        {p["name"]: p["summary"] for p in real_record["policies"]},
         scenario.fidelity,
         floors=floors,
         degraded=degraded,
@@ -156,7 +110,7 @@ def fidelity_section(
             "recovery_s": floors.recovery_s,
             "peak_offered_per_s": floors.peak_offered_per_s,
         },
-        "peak_window_s": PEAK_WINDOW_S,
+        "peak_window_s": scenario.peak_window_s,
         "by_construction": notes,
         "degraded_policies": sorted(degraded),
         "rows": [r.to_json() for r in rows],

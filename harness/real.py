@@ -200,6 +200,7 @@ async def _sample(
             g["clients_connected"][b] = rec.connected
             g["clients_reconnecting"][b] = rec.reconnecting
             g["clients_disconnected"][b] = rec.disconnected
+            g["clients_backing_off"][b] = rec.backing_off
             b += 1
 
 

@@ -8,10 +8,9 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from harness.fidelity import construction_notes, windowed_peak_per_s
+from harness.fidelity import construction_notes
 from harness.network import latency_toxic_ms
 from harness.server import ServerConfig
 from harness.watch import TIMER_LAG_P99_LIMIT_MS, Watch, lag_figures_ms
@@ -191,15 +190,6 @@ def test_sim_mode_runs_at_a_scale(tmp_path: Path) -> None:
     assert "scale 0.25" in result.stdout
     bad = herdlab("run", str(SCENARIOS / "job-timeout.yaml"), "--scale", "2", "--out", str(out))
     assert bad.returncode == 2 and "--scale must be in (0, 1]" in bad.stderr
-
-
-def test_the_peak_is_taken_over_a_fixed_window() -> None:
-    offered = np.zeros(100)
-    offered[50] = 10  # 10 requests in one 0.1 s bucket: 100/s per bucket, 10/s per second
-    assert windowed_peak_per_s(offered, 0.1, 1.0) == pytest.approx(10.0)
-    offered[51:55] = 10
-    assert windowed_peak_per_s(offered, 0.1, 1.0) == pytest.approx(50.0)
-    assert windowed_peak_per_s(offered[50:55], 0.1, 1.0) == pytest.approx(100.0)  # < 1 window
 
 
 @pytest.mark.parametrize(
