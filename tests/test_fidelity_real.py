@@ -209,7 +209,7 @@ def test_a_starved_real_run_is_marked_degraded_with_its_reason(tmp_path: Path) -
     out = tmp_path / "starved"
     hogs: list[subprocess.Popen[bytes]] = []
     try:
-        for _ in range(2 * (os.cpu_count() or 1) + 2):  # bounded in time, killed by pid below
+        for _ in range((os.cpu_count() or 1) + 1):  # bounded in time, killed by pid below
             hogs.append(subprocess.Popen([sys.executable, "-c", HOG.format(s=120)]))
         result = herdlab(
             "run", str(scenario), "--mode", "real", "--out", str(out), "--no-report",
