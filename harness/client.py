@@ -11,7 +11,7 @@ import asyncio
 import email.utils
 import errno
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,10 @@ def classify_exception(exc: BaseException) -> Outcome:
 
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, TimeoutError)
+#: the job's service time, drawn by the harness from the simulator's stream, so that a
+#: real run and its simulation serve the same work per client (common random numbers);
+#: the server honours it only with its admin API on (``herdlab serve --admin``)
+SERVICE_TIME_HEADER = "X-Herdlab-Service-S"
 
 
 @dataclass
@@ -79,20 +83,29 @@ class ClientContext:
     follow_stream: bool
     shared_state: tuple[RetryBudget | None, CircuitBreaker | None] = (None, None)
     shared: bool = False
+    #: per job index, the service time the simulator gives that client (None: the
+    #: server draws its own)
+    service_times_s: Sequence[float] | None = None
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         return self.shared_state if self.shared else self.policy.retry.new_state()
 
 
-async def create_job(ctx: ClientContext, kind: str) -> tuple[Outcome, str | None]:
-    """One ``POST /api/ai/jobs``: its Outcome and, on 201, the job id."""
+async def create_job(
+    ctx: ClientContext, kind: str, service_s: float | None = None
+) -> tuple[Outcome, str | None]:
+    """One ``POST /api/ai/jobs``: its Outcome and, on 201, the job id. ``service_s``, when
+    given, asks the (harness's) server for that service time."""
     rec = ctx.rec
     sent = ctx.clock()
     rec.offer(kind, sent)
     rec.in_flight += 1
+    headers = {SERVICE_TIME_HEADER: repr(service_s)} if service_s is not None else None
     try:
         timeout = aiohttp.ClientTimeout(total=ctx.request_timeout_s)
-        async with ctx.session.post(f"{ctx.base_url}/api/ai/jobs", json={}, timeout=timeout) as r:
+        async with ctx.session.post(
+            f"{ctx.base_url}/api/ai/jobs", json={}, timeout=timeout, headers=headers
+        ) as r:
             body = await r.json(content_type=None) if r.status == 201 else None
             hint = parse_retry_after(r.headers.get("Retry-After"))
             status = r.status
@@ -116,11 +129,13 @@ async def job_client(ctx: ClientContext, job_index: int) -> None:
     deadline = start + ctx.job_timeout_s
     run = ctx.policy.retry.start(start, ctx.rng, *ctx.budget_and_breaker())
     job_id: str | None = None
+    times = ctx.service_times_s
+    service_s = times[job_index] if times is not None and job_index < len(times) else None
     while True:
         now = ctx.clock()
         if run.before_attempt(now):
             kind = "offered_first" if run.attempts == 1 else "offered_retry"
-            outcome, job_id = await create_job(ctx, kind)
+            outcome, job_id = await create_job(ctx, kind, service_s)
         else:
             rec.count("local_reject", now)
             outcome = Outcome(error=ErrorKind.LOCAL_REJECT)
@@ -138,13 +153,23 @@ async def job_client(ctx: ClientContext, job_index: int) -> None:
             await ctx.sleep(max(0.0, deadline - ctx.clock()))
             rec.end_job(job_index, JobOutcome.TIMED_OUT, ctx.clock())
             return
-        await ctx.sleep(decision.delay_s)
+        await _back_off(ctx, decision.delay_s)
     rec.accepted_s[job_index] = ctx.clock()
     assert job_id is not None
     if not ctx.follow_stream:
         await _poll_until_done(ctx, job_index, job_id, deadline)
         return
     await follow_stream(ctx, job_index, job_id, deadline)
+
+
+async def _back_off(ctx: ClientContext, delay_s: float) -> None:
+    """Wait out a retry's or a reconnect's delay, counted as backing off (the backlog the
+    recovery figure reads, as the simulator counts it)."""
+    ctx.rec.backing_off += 1
+    try:
+        await ctx.sleep(delay_s)
+    finally:
+        ctx.rec.backing_off -= 1
 
 
 async def _poll_until_done(
@@ -287,6 +312,6 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
             await ctx.sleep(max(0.0, deadline - ctx.clock()))
             finish(JobOutcome.TIMED_OUT)
             return
-        await ctx.sleep(delay)
+        await _back_off(ctx, delay)
         rec.reconnects[job_index] += 1
         kind = "offered_reconnect"

@@ -29,8 +29,9 @@ MECHANISMS = {
     FaultKind.RESET: "Toxiproxy reset_peer toxic (timeout 0), toxicity = probability",
     FaultKind.REFUSE: "the clients' proxies disabled (probability 1 only)",
     FaultKind.PARTITION: "Toxiproxy timeout toxic both ways",
-    FaultKind.STREAM_DROP: "Toxiproxy limit_data toxic (bytes 0) on the streams' proxy for"
-    " 1.3 s, toxicity = fraction",
+    FaultKind.STREAM_DROP: "new stream connections move to a fresh proxy at the cut; the"
+    " proxies open streams came through are disabled (fraction 1) or get a limit_data toxic"
+    " (bytes 0) for 1.3 s, toxicity = fraction",
     FaultKind.STORE_OUTAGE: "the server's Redis proxy disabled",
     FaultKind.CAPACITY_DROP: "the server's admin capacity limit",
     FaultKind.ERRORS: "the server's admin error injection (status, probability)",
@@ -45,6 +46,41 @@ class Action:
     label: str
     toxi: Callable[[Any], None] | None = None  # called with the Toxi wrapper
     admin: dict[str, Any] | None = None  # POSTed to /admin/faults
+    #: new stream connections go through this proxy from now on (before ``toxi`` runs)
+    route_streams: str | None = None
+
+
+def cut_times(faults: tuple[Fault, ...]) -> list[tuple[float, int, Fault]]:
+    """Every stream cut of ``faults``: (time, index of its fault, the fault), in time order."""
+    times = []
+    for i, f in enumerate(faults):
+        if f.kind is not FaultKind.STREAM_DROP:
+            continue
+        t = f.start_s
+        while t < f.end_s:
+            times.append((t, i, f))
+            if f.every_s is None:
+                break
+            t += f.every_s
+    return sorted(times, key=lambda x: (x[0], x[1]))
+
+
+def cut_proxies(faults: tuple[Fault, ...]) -> list[str]:
+    """One spare streams proxy per stream cut, in the order of the cuts.
+
+    A cut in the model hits the streams open at that instant. For real, a share of
+    streams is cut by a toxic that must stay on past a heartbeat (1.3 s) so that every
+    open stream sees a byte, and a stream connected within that window (a quick
+    reconnect, a new job's stream) would be cut too, which the model never does; and
+    every stream is cut by disabling a proxy, which would refuse new streams as well.
+    So at each cut new stream connections move to a proxy of their own, and the cut acts
+    only on the proxies the open streams came through."""
+    return [f"{STREAMS_PROXY}_{n}" for n in range(len(cut_times(faults)))]
+
+
+def client_proxies(faults: tuple[Fault, ...]) -> tuple[str, ...]:
+    """Every proxy between clients and server: the API's, the streams' and the spares."""
+    return (*CLIENT_PROXIES, *cut_proxies(faults))
 
 
 def _latency_attrs(fault: Fault) -> tuple[int, int] | None:
@@ -107,7 +143,8 @@ def check_realizable(scenario: Scenario) -> list[Problem]:
 
 def plan(faults: tuple[Fault, ...]) -> list[Action]:
     """The switches that make ``faults`` happen, in time order."""
-    actions: list[Action] = []
+    actions: list[Action] = _stream_cuts(faults)
+    proxies = client_proxies(faults)
     for i, f in enumerate(faults):
         name = f"f{i}"
         on: Action
@@ -121,12 +158,8 @@ def plan(faults: tuple[Fault, ...]) -> list[Action]:
             )
             off = Action(f.end_s, f"{name} outage 503 off", admin={"outage": None})
         elif k in (FaultKind.OUTAGE, FaultKind.REFUSE):
-            on = Action(
-                f.start_s, f"{name} refuse on", toxi=lambda t: _enable(t, CLIENT_PROXIES, False)
-            )
-            off = Action(
-                f.end_s, f"{name} refuse off", toxi=lambda t: _enable(t, CLIENT_PROXIES, True)
-            )
+            on = Action(f.start_s, f"{name} refuse on", toxi=lambda t: _enable(t, proxies, False))
+            off = Action(f.end_s, f"{name} refuse off", toxi=lambda t: _enable(t, proxies, True))
         elif k is FaultKind.STORE_OUTAGE:
             on = Action(
                 f.start_s,
@@ -151,10 +184,9 @@ def plan(faults: tuple[Fault, ...]) -> list[Action]:
             )
             off = Action(f.end_s, f"{name} errors off", admin={"errors": None})
         elif k is FaultKind.STREAM_DROP:
-            actions.extend(_stream_cuts(f, name))
-            continue
+            continue  # _stream_cuts
         else:
-            on, off = _toxic_pair(f, name)
+            on, off = _toxic_pair(f, name, proxies)
         actions += [on, off]
     return sorted(actions, key=lambda a: a.at_s)
 
@@ -164,7 +196,7 @@ def _enable(t: Any, proxies: tuple[str, ...], enabled: bool) -> None:
         t.set_enabled(proxy, enabled)
 
 
-def _toxic_pair(f: Fault, name: str) -> tuple[Action, Action]:
+def _toxic_pair(f: Fault, name: str, proxies: tuple[str, ...]) -> tuple[Action, Action]:
     k = f.kind
     specs: list[tuple[str, str, dict[str, Any], float]] = []  # (type, stream, attrs, toxicity)
     if k is FaultKind.LATENCY_SPIKE:
@@ -185,12 +217,12 @@ def _toxic_pair(f: Fault, name: str) -> tuple[Action, Action]:
         raise ValueError(f"no toxic for {k}")
 
     def add(t: Any) -> None:
-        for proxy in CLIENT_PROXIES:
+        for proxy in proxies:
             for j, (kind, stream, attrs, toxicity) in enumerate(specs):
                 t.add_toxic(proxy, f"{name}_{j}", kind, attrs, stream, toxicity)
 
     def remove(t: Any) -> None:
-        for proxy in CLIENT_PROXIES:
+        for proxy in proxies:
             for j in range(len(specs)):
                 t.remove_toxic(proxy, f"{name}_{j}")
 
@@ -199,25 +231,40 @@ def _toxic_pair(f: Fault, name: str) -> tuple[Action, Action]:
     )
 
 
-def _stream_cuts(f: Fault, name: str) -> list[Action]:
-    """limit_data (bytes 0) on the streams' proxy closes each affected connection at its
-    next byte; heartbeats make that happen within a second, so it stays on 1.3 s."""
+def _stream_cuts(faults: tuple[Fault, ...]) -> list[Action]:
+    """A cut acts on the proxies the open streams came through, and new stream
+    connections move to a fresh proxy at the cut (:func:`cut_proxies`), so only streams
+    open at the cut are cut, as in the model.
+
+    Every stream (fraction 1): those proxies are disabled, which closes their
+    connections at once, as the model cuts them at one instant. A share: Toxiproxy
+    can pick connections only through a toxic's toxicity, and a toxic acts on a
+    connection's next byte, so limit_data (bytes 0) stays on 1.3 s, past a heartbeat
+    (1 s): each picked stream is cut within a second of the instant."""
     actions = []
-    t = f.start_s
-    n = 0
-    while t < f.end_s:
-        toxic = f"{name}_cut{n}"
+    spares = cut_proxies(faults)
+    for n, (t, i, f) in enumerate(cut_times(faults)):
+        toxic = f"f{i}_cut{n}"
+        hit = (STREAMS_PROXY, *spares[:n])
 
-        def add(tx: Any, toxic: str = toxic) -> None:
-            tx.add_toxic(STREAMS_PROXY, toxic, "limit_data", {"bytes": 0}, "downstream", f.fraction)
+        def add(
+            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
+        ) -> None:
+            for proxy in hit:
+                if p >= 1.0:
+                    tx.set_enabled(proxy, False)
+                else:
+                    tx.add_toxic(proxy, toxic, "limit_data", {"bytes": 0}, "downstream", p)
 
-        def remove(tx: Any, toxic: str = toxic) -> None:
-            tx.remove_toxic(STREAMS_PROXY, toxic)
+        def remove(
+            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
+        ) -> None:
+            for proxy in hit:
+                if p >= 1.0:
+                    tx.set_enabled(proxy, True)  # nothing goes through it any more; tidy
+                else:
+                    tx.remove_toxic(proxy, toxic)
 
-        actions.append(Action(t, f"{toxic} on", toxi=add))
+        actions.append(Action(t, f"{toxic} on", toxi=add, route_streams=spares[n]))
         actions.append(Action(t + STREAM_CUT_S, f"{toxic} off", toxi=remove))
-        if f.every_s is None:
-            break
-        t += f.every_s
-        n += 1
     return actions

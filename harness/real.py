@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import itertools
 import json
 import signal
 import sys
@@ -29,14 +29,25 @@ import aiohttp
 
 from harness import aio
 from harness.client import ClientContext, job_client
-from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
+from harness.faults import (
+    CLIENT_PROXIES,
+    JOBS_PROXY,
+    REDIS_PROXY,
+    STREAMS_PROXY,
+    cut_proxies,
+    plan,
+)
+from harness.network import apply_network_latency
 from harness.procs import LOOPBACK
 from harness.runfile import ProcessId, stop_leftovers
 from harness.services import Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
+from harness.watch import Watch
+from sim.distributions import Distribution
 from sim.policies.policy import Policy
 from sim.results import artifacts_of, new_record, policy_entry, write_results
-from sim.scenario.model import Burst, ClosedLoop, Poisson, Ramp, RateStep, Scenario
+from sim.scenario.model import ClosedLoop, Scenario
+from sim.scenario.scale import scale_scenario
 from sim.world.arrivals import arrival_times_s
 from sim.world.metrics import JobOutcome, Recorder
 from sim.world.rng import Streams
@@ -44,41 +55,7 @@ from sim.world.summary import summarize
 
 Progress = Callable[[str], None]
 SETTLE_S = 5.0  # after the last client's deadline, in case a request is still in flight
-
-
-def scale_scenario(scenario: Scenario, scale: float) -> Scenario:
-    """Shrink client count, arrival rates and capacity together by ``scale``."""
-    if scale == 1.0:
-        return scenario
-    c = scenario.clients
-    a = c.arrival
-    arrival: Burst | Poisson | Ramp | ClosedLoop = a
-    if isinstance(a, Poisson):
-        arrival = Poisson(tuple(RateStep(s.from_s, s.rate_per_s * scale) for s in a.schedule))
-    elif isinstance(a, Ramp):
-        arrival = dataclasses.replace(
-            a, from_rate_per_s=a.from_rate_per_s * scale, to_rate_per_s=a.to_rate_per_s * scale
-        )
-    count = None if c.count is None else max(1, round(c.count * scale))
-    s = scenario.service
-    service = dataclasses.replace(
-        s,
-        instances=max(1, round(s.instances * scale)),
-        queue_limit=round(s.queue_limit * scale),
-        rate_limit=None
-        if s.rate_limit is None
-        else dataclasses.replace(s.rate_limit, rate_per_s=s.rate_limit.rate_per_s * scale),
-    )
-    faults = tuple(
-        dataclasses.replace(f, instances=round(f.instances * scale)) if f.instances else f
-        for f in scenario.faults
-    )
-    return dataclasses.replace(
-        scenario,
-        clients=dataclasses.replace(c, count=count, arrival=arrival),
-        service=service,
-        faults=faults,
-    )
+__all__ = ["RealBench", "run_policy_real", "run_real", "scale_scenario", "server_stats"]
 
 
 class RealBench:
@@ -92,6 +69,7 @@ class RealBench:
         self.toxi: Toxi | None = None
         self.redis_proxy_port = 0
         self.leftovers: list[ProcessId] = []  # what a killed run had left, stopped at start
+        self.stream_urls: dict[str, str] = {}
 
     def start(self) -> None:
         self.leftovers = stop_leftovers()
@@ -100,6 +78,17 @@ class RealBench:
         self.toxi = Toxi(LOOPBACK, self.toxiproxy.port)
         self.redis_proxy_port = self.toxi.proxy(REDIS_PROXY, self.redis.address)
         self._write_pids()
+
+    def pids(self) -> dict[str, int | None]:
+        """The pids of the server, Toxiproxy and Redis (for their CPU use)."""
+        return {
+            name: s.process.pid if s is not None else None
+            for name, s in (
+                ("server", self.server),
+                ("toxiproxy", self.toxiproxy),
+                ("redis", self.redis),
+            )
+        }
 
     def _write_pids(self) -> None:
         """Every pid this bench started, for whoever must check they are gone."""
@@ -124,8 +113,21 @@ class RealBench:
         self.redis = start_redis(self.log_dir, self.redis.port)
         self._write_pids()
 
-    def start_server(self, scenario_path: str, scale: float, seed: int) -> tuple[str, str, str]:
-        """(Re)start the job server; returns the API, stream and admin base URLs."""
+    def start_server(
+        self,
+        scenario_path: str,
+        scale: float,
+        seed: int,
+        network_latency: Distribution | None = None,
+        stream_spares: Sequence[str] = (),
+    ) -> tuple[str, str, str]:
+        """(Re)start the job server; returns the API, stream and admin base URLs.
+
+        ``stream_spares`` are the spare streams proxies stream cuts move new connections
+        to (``harness.faults.cut_proxies``); ``self.stream_urls`` has every streams
+        proxy's URL by name. With ``network_latency`` (the scenario's
+        ``network.latency``), every client proxy delays each chunk each way by it, as
+        the model delays every message."""
         assert self.toxi is not None
         if self.server is not None:
             self.server.stop()
@@ -136,6 +138,13 @@ class RealBench:
         self._write_pids()
         api = self.toxi.proxy(JOBS_PROXY, self.server.address)
         streams = self.toxi.proxy(STREAMS_PROXY, self.server.address)
+        self.stream_urls = {STREAMS_PROXY: f"http://{LOOPBACK}:{streams}"}
+        for name in stream_spares:
+            self.stream_urls[name] = (
+                f"http://{LOOPBACK}:{self.toxi.proxy(name, self.server.address)}"
+            )
+        if network_latency is not None:
+            apply_network_latency(self.toxi, network_latency, (*CLIENT_PROXIES, *stream_spares))
         return (
             f"http://{LOOPBACK}:{api}",
             f"http://{LOOPBACK}:{streams}",
@@ -162,17 +171,31 @@ async def _play(
     session: aiohttp.ClientSession,
     clock: Callable[[], float],
     log: list[str],
+    watch: Watch | None = None,
+    route: Callable[[str], None] | None = None,
 ) -> None:
-    for action in actions:
-        wait = action.at_s - clock()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def switch(action: Any) -> None:
         if action.toxi is not None:
             await asyncio.to_thread(action.toxi, toxi)
         if action.admin is not None:
             async with session.post(f"{admin_url}/admin/faults", json=action.admin) as r:
                 r.raise_for_status()
         log.append(f"{clock():8.3f} s  {action.label}")
+        if watch is not None:
+            watch.switched(action.label, action.at_s)
+
+    # Switches due at one instant go together: disabling a proxy with a hundred streams
+    # open takes Toxiproxy 0.1-0.3 s, and a 503 outage due at the same instant must not
+    # wait for it (it did: 0.3-0.6 s late in the thundering herd, letting reconnects in).
+    for _, group in itertools.groupby(actions, key=lambda a: a.at_s):
+        due = list(group)
+        wait = due[0].at_s - clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        for action in due:
+            if action.route_streams is not None and route is not None:
+                route(action.route_streams)
+        await asyncio.gather(*(switch(a) for a in due))
 
 
 async def _sample(
@@ -202,6 +225,7 @@ async def _sample(
             g["clients_connected"][b] = rec.connected
             g["clients_reconnecting"][b] = rec.reconnecting
             g["clients_disconnected"][b] = rec.disconnected
+            g["clients_backing_off"][b] = rec.backing_off
             b += 1
 
 
@@ -213,24 +237,44 @@ async def run_policy_real(
     seed: int,
     fault_log: list[str],
     keep_alive: bool = False,
+    watch: Watch | None = None,
+    stream_urls: dict[str, str] | None = None,
 ) -> Recorder:
     """Run every client of ``scenario`` under ``policy`` for real; bounded in count and time.
 
     By default every request opens its own connection, as in the model, so a connection
     fault acts on each request. ``keep_alive`` reuses pooled connections, as browsers and
     HTTP libraries do: about half the CPU per request (Toxiproxy no longer dials the
-    server for every request), for runs at 1,000 requests/s."""
+    server for every request), for runs at 1,000 requests/s.
+
+    ``watch`` (harness/watch.py), when given, measures the run itself: the clients'
+    sleeps go through it, and it hears of every arrival and fault switch.
+    ``stream_urls`` (``RealBench.stream_urls``) lets a stream cut move new stream
+    connections to a fresh proxy."""
     api_url, stream_url, admin_url = urls
     streams = Streams.from_seed(seed)
     c = scenario.clients
     horizon_s = scenario.duration_s + c.job_timeout_s + c.request_timeout_s + SETTLE_S
     rec = Recorder(horizon_s, scenario.bucket_s)
     times = arrival_times_s(scenario, streams.arrivals).tolist()
+    # each client's service time is the simulator's draw for it (the same stream, drawn
+    # the same way), so a real run and its simulation serve the same work per client
+    # and differ only where the two worlds do (common random numbers across sim and real)
+    service_times_s = (
+        None
+        if isinstance(c.arrival, ClosedLoop)
+        else scenario.service.service_time.samples_s(streams.service, len(times)).tolist()
+    )
     loop = asyncio.get_running_loop()
     t0 = loop.time()
 
     def clock() -> float:
         return loop.time() - t0
+
+    if watch is not None:
+        watch.planned_s = times
+        watch.begin(clock)
+    sleep = watch.sleep if watch is not None else asyncio.sleep
 
     connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -243,16 +287,31 @@ async def run_policy_real(
             rng=streams.policy,
             rec=rec,
             clock=clock,
-            sleep=asyncio.sleep,
+            sleep=sleep,
             request_timeout_s=c.request_timeout_s,
             job_timeout_s=c.job_timeout_s,
             follow_stream=c.follow_stream,
             shared=shared,
             shared_state=policy.retry.new_state(),
+            service_times_s=service_times_s,
         )
+
+        def route_streams(proxy: str) -> None:
+            assert stream_urls is not None
+            ctx.stream_url = stream_urls[proxy]
+
         background = [
             asyncio.create_task(
-                _play(plan(scenario.faults), toxi, admin_url, session, clock, fault_log)
+                _play(
+                    plan(scenario.faults),
+                    toxi,
+                    admin_url,
+                    session,
+                    clock,
+                    fault_log,
+                    watch,
+                    route=None if stream_urls is None else route_streams,
+                )
             ),
             asyncio.create_task(
                 _sample(
@@ -260,16 +319,20 @@ async def run_policy_real(
                 )
             ),
         ]
+        if watch is not None:
+            background.append(asyncio.create_task(watch.probe(horizon_s)))
         tasks: list[asyncio.Task[None]] = []
 
         async def one(index: int) -> None:
             await job_client(ctx, index)
 
         async def closed_user(start_s: float, think: ClosedLoop) -> None:
-            await asyncio.sleep(max(0.0, start_s - clock()))
+            await sleep(max(0.0, start_s - clock()))
+            if watch is not None:
+                watch.arrived(clock())
             while clock() < scenario.duration_s:
                 await one(rec.new_job(clock()))
-                await asyncio.sleep(think.think.sample_s(streams.think))
+                await sleep(think.think.sample_s(streams.think))
 
         arrival = c.arrival
         if isinstance(arrival, ClosedLoop):
@@ -278,8 +341,11 @@ async def run_policy_real(
             for t in times:
                 wait = t - clock()
                 if wait > 0:
-                    await asyncio.sleep(wait)
-                tasks.append(asyncio.create_task(one(rec.new_job(clock()))))
+                    await sleep(wait)
+                now = clock()
+                if watch is not None:
+                    watch.arrived(now)
+                tasks.append(asyncio.create_task(one(rec.new_job(now))))
         try:
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, horizon_s - clock()))
@@ -293,6 +359,8 @@ async def run_policy_real(
         except (aiohttp.ClientError, OSError):
             pass
     end = clock()
+    if watch is not None:
+        watch.end()
     for i, outcome in enumerate(rec.outcome):  # cut off by the run's bound
         if outcome == JobOutcome.PENDING:
             rec.end_job(i, JobOutcome.TIMED_OUT, end)
@@ -320,6 +388,8 @@ def run_real(
         "connections": "keep-alive" if keep_alive else "per-request",
         "event_loop": aio.loop_name(),
         "fault_log": {},
+        "degraded": False,
+        "degraded_reasons": [],
     }
     write_results(out_dir, record)
     bench = RealBench(out_dir / "logs")
@@ -332,14 +402,38 @@ def run_real(
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
-            urls = bench.start_server(scenario.source, scale, seed)
+            urls = bench.start_server(
+                scenario.source,
+                scale,
+                seed,
+                scaled.network.latency,
+                stream_spares=cut_proxies(scaled.faults),
+            )
             log: list[str] = []
             started = time.monotonic()
-            rec = aio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive))
+            watch = Watch(pids=bench.pids())
+            rec = aio.run(
+                run_policy_real(
+                    scaled,
+                    policy,
+                    urls,
+                    bench.toxi,
+                    seed,
+                    log,
+                    keep_alive,
+                    watch,
+                    stream_urls=bench.stream_urls,
+                )
+            )
             entry = policy_entry(
                 out_dir, scaled, policy, artifacts_of(rec, scaled), [summarize(rec, scaled)]
             )
             entry["wall_s"] = round(time.monotonic() - started, 3)
+            entry["self_check"] = check = watch.report()
+            if check["degraded"]:
+                # never silently complete: the run says which schedule it could not keep
+                record["degraded"] = True
+                record["degraded_reasons"] += [f"{policy.name}: {r}" for r in check["reasons"]]
             record["policies"].append(entry)
             record["fault_log"][policy.name] = log
             write_results(out_dir, record)

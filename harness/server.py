@@ -52,6 +52,7 @@ from harness.server_http import (
 from harness.store import GroupWriter, RestartWatch, run_id
 from sim.distributions import Distribution, Exponential
 from sim.scenario.model import Scenario
+from sim.scenario.scale import scale_scenario
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
@@ -65,6 +66,7 @@ STORE_CHECK_S = 0.5
 JOB_FIELDS = ("input",)
 #: at SIGTERM, how long open answers (progress streams) may run on before they are cut
 SHUTDOWN_GRACE_S = 1.0
+SERVICE_TIME_HEADER = "X-Herdlab-Service-S"  # harness/client.py sends it
 
 
 @dataclass(frozen=True)
@@ -86,15 +88,16 @@ class ServerConfig:
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, scale: float = 1.0, seed: int = 0) -> ServerConfig:
-        s = scenario.service
+        # the simulator scales through the same function: both sides meet one world
+        s = scale_scenario(scenario, scale).service
         rl = s.rate_limit
         return cls(
-            instances=max(1, round(s.instances * scale)),
+            instances=s.instances,
             concurrency=s.concurrency,
-            queue_limit=max(1, round(s.queue_limit * scale)) if s.queue_limit else 0,
+            queue_limit=s.queue_limit,
             service_time=s.service_time,
             retry_after_s=s.retry_after_s,
-            rate_per_s=rl.rate_per_s * scale if rl else None,
+            rate_per_s=rl.rate_per_s if rl else None,
             rate_burst=rl.burst if rl else 1,
             rate_retry_after_s=rl.retry_after_s if rl else None,
             progress_events=max(1, s.progress_events),
@@ -342,7 +345,7 @@ class JobServer:
             return self._reject(503, "overloaded", self.config.retry_after_s, "rejected_503")
         job = Job(
             id=f"j{next(self.ids)}",
-            service_s=self.config.service_time.sample_s(self.rng),
+            service_s=self._service_time(request),
             events_total=self.config.progress_events,
             created_s=time.monotonic(),
         )
@@ -359,6 +362,18 @@ class JobServer:
         else:
             self.queue.append(job)
         return web.json_response(job.state(), status=201)
+
+    def _service_time(self, request: web.Request) -> float:
+        """The job's service time: the harness's own draw when it sends one (admin mode:
+        the simulator's draw for this client, so real and simulated runs serve the same
+        work), else one from the server's seeded generator."""
+        given = request.headers.get(SERVICE_TIME_HEADER) if self.admin else None
+        if given is not None:
+            with contextlib.suppress(ValueError):
+                value = float(given)
+                if 0.0 <= value < 86_400.0:
+                    return value
+        return self.config.service_time.sample_s(self.rng)
 
     async def get(self, request: web.Request) -> web.Response:
         job = self.jobs.get(request.match_info["id"])

@@ -17,6 +17,7 @@ from typing import Any
 from reports.charts import all_charts, left_out
 from reports.checks import checks_html
 from reports.data import Results
+from reports.fidelity import degraded_banner, self_check_html, write_both_report
 from reports.style import colours, save
 from sim.decide.decision import Decision, decide
 from sim.decide.figures import figure, interval, value
@@ -235,13 +236,33 @@ replications {rec["replications"]} · scenario <code>{html.escape(sc["source"])}
 sha256 <code>{html.escape(sc["sha256"])}</code> · results of {_report_date(results)}</p>"""
 
 
+def _degraded(results: Results, decision: Decision, figures: list[str]) -> str:
+    return degraded_banner(results.record)  # a real run that missed its schedule says so
+
+
+def _self_check(results: Results, decision: Decision, figures: list[str]) -> str:
+    return self_check_html(results.record)  # a real run's self-measurement
+
+
 #: The report, top to bottom. The answer comes first; a block of checks (expectations,
 #: baselines) belongs right after the verdict: insert its function there.
-SECTIONS: list[Section] = [_head, _verdict, _checks, _ranking, _faults, _charts, _provenance]
+SECTIONS: list[Section] = [
+    _head,
+    _degraded,
+    _verdict,
+    _checks,
+    _ranking,
+    _faults,
+    _charts,
+    _self_check,
+    _provenance,
+]
 
 
 def write_report(results: Results, out: Path, charts_dir: Path | None = None) -> Path:
     """Render every chart (PNG and SVG into ``charts_dir``) and the HTML report at ``out``."""
+    if results.record.get("mode") == "both":  # sim against real: reports/fidelity.py
+        return write_both_report(results.directory, out)
     charts_dir = charts_dir or out.parent / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
     figures = []

@@ -75,13 +75,12 @@ def test_run_on_a_broken_scenario_exits_2_without_traceback(tmp_path: Path) -> N
 
 
 def test_real_mode_options_in_sim_mode_are_refused(tmp_path: Path) -> None:
-    for option in (["--keep-alive"], ["--scale", "0.5"]):
-        result = herdlab(
-            "run", str(SCENARIOS / "job-timeout.yaml"), "--out", str(tmp_path), *option
-        )
-        assert result.returncode == 2
-        assert "apply to --mode real only" in result.stderr
-        assert not (tmp_path / "results.json").exists()
+    result = herdlab(
+        "run", str(SCENARIOS / "job-timeout.yaml"), "--out", str(tmp_path), "--keep-alive"
+    )
+    assert result.returncode == 2
+    assert "--keep-alive applies to --mode real and --mode both only" in result.stderr
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_a_seed_numpy_cannot_take_is_a_usage_error(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def test_network_toxics_hit_both_client_proxies_and_stream_cuts_only_streams(
 ) -> None:
     faults = (
         "  - {kind: loss, start_s: 1, end_s: 2, probability: 0.3}\n"
-        "  - {kind: stream_drop, start_s: 3, end_s: 4}"
+        "  - {kind: stream_drop, start_s: 3, end_s: 4, fraction: 0.5}"
     )
     actions = plan(scenario_from(tmp_path, base(faults)).faults)
     fake = _Recorder()

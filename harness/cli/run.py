@@ -62,16 +62,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-report", action="store_true", help="skip the charts and HTML report")
     p.add_argument(
         "--mode",
-        choices=("sim", "real"),
+        choices=("sim", "real", "both"),
         default="sim",
-        help="sim: the SimPy model; real: the job server through Toxiproxy",
+        help="sim: the SimPy model; real: the job server through Toxiproxy; both: the two at"
+        " one scale, and the fidelity table (sim against real)",
     )
     p.add_argument(
         "--scale",
         type=float,
         default=1.0,
         metavar="F",
-        help="real mode: shrink clients and capacity together by F (0 < F <= 1)",
+        help="shrink clients, arrival rates and capacity together by F (0 < F <= 1)",
     )
     add_check_options(p)
     p.add_argument(
@@ -119,12 +120,20 @@ def main(args: argparse.Namespace) -> int:
         )
     except (ValueError, UnknownFigure, BaselineError) as exc:
         return usage_error(str(exc))
-    if args.mode == "real" and (args.workers is not None or args.dask is not None):
+    if not 0 < args.scale <= 1:
+        return usage_error("--scale must be in (0, 1]")
+    if args.mode != "sim" and (args.workers is not None or args.dask is not None):
         return usage_error("--workers and --dask apply to --mode sim only")
     if args.mode == "real":
         return _run_real(args, scenario, policies, baseline, tolerances)
-    if args.keep_alive or args.scale != 1.0:
-        return usage_error("--keep-alive and --scale apply to --mode real only")
+    if args.mode == "both":
+        return _run_both(args, scenario, policies)
+    if args.keep_alive:
+        return usage_error("--keep-alive applies to --mode real and --mode both only")
+    from sim.scenario.scale import scale_scenario
+
+    if args.scale != 1.0:
+        scenario = scale_scenario(scenario, args.scale)
     if _refused_by_cost(args, scenario, policies):
         return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("out") / scenario.name
@@ -162,6 +171,8 @@ def main(args: argparse.Namespace) -> int:
             display.close()
         executor.close()  # the pool's or cluster's processes
     title = f"{scenario.name}: seed {record['seed']}, {record['replications']} replication(s)"
+    if args.scale != 1.0:
+        title += f", scale {args.scale:g}"
     return _finish(args, scenario, title, record, out_dir, baseline, tolerances)
 
 
@@ -247,8 +258,6 @@ def _run_real(
     from harness.procs import ProcessError
     from harness.real import run_real, scale_scenario
 
-    if not 0 < args.scale <= 1:
-        return usage_error("--scale must be in (0, 1]")
     if args.replications != 1:
         return usage_error("--replications applies to --mode sim only")
     problems = check_realizable(scale_scenario(scenario, args.scale))
@@ -278,4 +287,63 @@ def _run_real(
         print(f"cannot start the real bench: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     title = f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}"
-    return _finish(args, scenario, title, record, out_dir, baseline, tolerances)
+    code = _finish(args, scenario, title, record, out_dir, baseline, tolerances)
+    _print_self_check(record)
+    return code
+
+
+def _print_self_check(record: dict[str, Any]) -> None:
+    from reports.fidelity import self_check_lines
+
+    for line in self_check_lines(record):
+        print(line)
+
+
+def _run_both(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> int:
+    """Simulate and run for real at one scale; print and write the fidelity table."""
+    from harness.faults import check_realizable
+    from harness.fidelity import run_both
+    from harness.procs import ProcessError
+    from reports.data import load_results
+    from reports.fidelity import fidelity_table, write_all_reports
+    from reports.terminal import summary_table
+    from sim.scenario.scale import scale_scenario
+
+    if args.replications != 1:
+        return usage_error("--replications applies to --mode sim only")
+    problems = check_realizable(scale_scenario(scenario, args.scale))
+    if problems:
+        report_problems(problems)
+        return EXIT_USAGE
+    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-both"
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        record = run_both(
+            scenario,
+            out_dir,
+            policies,
+            seed=args.seed,
+            scale=args.scale,
+            progress=progress,
+            keep_alive=args.keep_alive,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
+            f" {out_dir}/",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except ProcessError as exc:
+        print(f"cannot start the real bench: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    for side in ("sim", "real"):
+        side_record = load_results(out_dir / record[side]).record
+        print(f"{scenario.name} ({side}, scale {args.scale:g}): seed {record['seed']}")
+        print(summary_table(side_record))
+    _print_self_check(record)
+    print(fidelity_table(record))
+    print(f"results: {out_dir}/results.json")
+    if not args.no_report:
+        print(f"report:  {write_all_reports(out_dir)}")
+    return EXIT_OK

@@ -737,6 +737,7 @@ def build_scenario(v: dict[str, Any], checker: Checker, path: Path, raw: bytes) 
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
         lines=dict(checker.lines),
+        fidelity=m.Fidelity(**v["fidelity"]),
         peak_window_s=v["peak_window_s"],
         objective=objective,
     )

@@ -302,6 +302,21 @@ class Tolerance:
 
 
 @dataclass(frozen=True, slots=True)
+class Fidelity:
+    """How far a real run may lie from the simulation of the same scenario, per figure
+    (``herdlab run --mode both``). ``success_rate_pp`` is absolute, in percentage points;
+    the others are relative to the simulated value (0.15: within 15%). These defaults are
+    the grammar's defaults (``sim/scenario/schema.py`` reads them from here)."""
+
+    success_rate_pp: float = 2.0
+    attempts_per_job: float = 0.10
+    completion_p50: float = 0.15
+    completion_p95: float = 0.15
+    peak_offered: float = 0.15
+    recovery: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
@@ -319,6 +334,7 @@ class Scenario:
     sha256: str  # of the file's bytes, for provenance
     peak_window_s: float = 1.0  # the sliding window peak offered load is measured over
     objective: Objective | None = None  # what ranks the policies (None: the default)
+    fidelity: Fidelity = Fidelity()  # tolerances of sim against real
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key in the file (``clients.count`` -> 4), for messages."""
 

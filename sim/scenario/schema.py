@@ -21,7 +21,7 @@ from sim.scenario.grammar import (
     String,
     Tagged,
 )
-from sim.scenario.model import FaultKind
+from sim.scenario.model import FaultKind, Fidelity
 
 # Bounds the model can honour. Each is far past any real scenario and short of where
 # the model breaks (a float overflows, a list cannot be allocated, a loop never ends);
@@ -480,6 +480,24 @@ OBJECTIVE = Record(
     doc="how the policies are ranked; give maximize or minimize (default: see the README)",
 )
 
+_FIDELITY_DEFAULTS = Fidelity()
+_RELATIVE = Number(minimum=0, doc="relative to the simulated value: 0.15 = within 15%")
+FIDELITY = Record(
+    {
+        "success_rate_pp": Field(
+            Number(minimum=0, maximum=100),
+            default=_FIDELITY_DEFAULTS.success_rate_pp,
+            doc="success rate: real within this many percentage points of sim",
+        ),
+        "attempts_per_job": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.attempts_per_job),
+        "completion_p50": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.completion_p50),
+        "completion_p95": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.completion_p95),
+        "peak_offered": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.peak_offered),
+        "recovery": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.recovery),
+    },
+    doc="tolerances of the fidelity table (herdlab run --mode both): sim against real",
+)
+
 SCENARIO = Record(
     {
         "name": Field(
@@ -513,6 +531,7 @@ SCENARIO = Record(
         "tolerances": Field(TOLERANCES, default={}),
         "objective": Field(Nullable(OBJECTIVE), default=None),
         "sweep": Field(Nullable(SWEEP), default=None, doc="run by `herdlab sweep`"),
+        "fidelity": Field(FIDELITY, default=RECORD_DEFAULTS),
     },
     doc="a herdlab scenario: one failure story",
 )
