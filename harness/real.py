@@ -108,14 +108,21 @@ class RealBench:
         known.update({f"{k}:{v}": v for k, v in pids.items()})
         path.write_text(json.dumps(known, indent=1))
 
-    def start_server(self, scenario_path: str, scale: float, seed: int) -> tuple[str, str, str]:
+    def start_server(
+        self, scenario_path: str, scale: float, seed: int, extra_args: tuple[str, ...] = ()
+    ) -> tuple[str, str, str]:
         """(Re)start the job server; returns the API, stream and admin base URLs."""
         assert self.toxi is not None
         if self.server is not None:
             self.server.stop()
         self.toxi.reset()
         self.server = start_job_server(
-            self.log_dir, f"{LOOPBACK}:{self.redis_proxy_port}", scenario_path, scale, seed
+            self.log_dir,
+            f"{LOOPBACK}:{self.redis_proxy_port}",
+            scenario_path,
+            scale,
+            seed,
+            extra_args,
         )
         self._write_pids()
         api = self.toxi.proxy(JOBS_PROXY, self.server.address)
@@ -139,7 +146,7 @@ class RealBench:
                 service.stop()
 
 
-async def _play(
+async def play_faults(
     actions: list[Any],
     toxi: Toxi,
     admin_url: str,
@@ -236,7 +243,7 @@ async def run_policy_real(
         )
         background = [
             asyncio.create_task(
-                _play(plan(scenario.faults), toxi, admin_url, session, clock, fault_log)
+                play_faults(plan(scenario.faults), toxi, admin_url, session, clock, fault_log)
             ),
             asyncio.create_task(
                 _sample(

@@ -22,6 +22,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,13 +406,24 @@ class JobServer:
         )
 
 
-def serve(config: ServerConfig, port: int, redis_url: str | None, admin: bool, host: str) -> None:
-    """Run the server until interrupted."""
+def serve(
+    config: ServerConfig,
+    port: int,
+    redis_url: str | None,
+    admin: bool,
+    host: str,
+    setup_app: Callable[[web.Application], None] | None = None,
+) -> None:
+    """Run the server until interrupted; ``setup_app`` may add to the app first (the
+    lab's request recorder)."""
     server = JobServer(config, redis_url, admin)
+    app = server.app()
+    if setup_app is not None:
+        setup_app(app)
     # a deep accept backlog: with one connection per request, a herd of connects must
     # not overflow it (an overflow costs the client a 1 s SYN retransmit)
     web.run_app(
-        server.app(),
+        app,
         host=host,
         port=port,
         print=None,

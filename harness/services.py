@@ -91,8 +91,10 @@ def start_job_server(
     scenario_path: str | None = None,
     scale: float = 1.0,
     seed: int = 0,
+    extra_args: tuple[str, ...] = (),
 ) -> Service:
-    """The reference job server (``herdlab serve``) with its admin API enabled."""
+    """The reference job server (``herdlab serve``) with its admin API enabled;
+    ``extra_args`` go to ``herdlab serve`` too (the lab's ``--record``)."""
     port = free_port()
     argv = [
         sys.executable,
@@ -111,6 +113,7 @@ def start_job_server(
     ]
     if scenario_path is not None:
         argv += ["--scenario", scenario_path]
+    argv += extra_args
     p = ManagedProcess("job-server", argv, log_dir)
     p.start(lambda: http_ok(f"http://{LOOPBACK}:{port}/healthz"))
     return Service(p, port)

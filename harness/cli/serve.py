@@ -21,6 +21,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--admin", action="store_true", help="enable the /admin fault API")
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record every request, by client and job, as JSON lines in FILE (the lab)",
+    )
+    p.add_argument(
+        "--lab-pages",
+        metavar="DIR",
+        help="with --record: serve DIR under /lab/pages/ and answer CORS (the lab's pages)",
+    )
     p.set_defaults(func=main)
 
 
@@ -43,5 +53,13 @@ def main(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             report_problems(exc.problems)
             return EXIT_USAGE
-    serve(config, args.port, args.redis_url, args.admin, args.host)
+    setup_app = None
+    if args.record:
+        from pathlib import Path
+
+        from harness.recorder import Recorder
+
+        pages = Path(args.lab_pages) if args.lab_pages else None
+        setup_app = Recorder(Path(args.record), pages, cors=pages is not None).install
+    serve(config, args.port, args.redis_url, args.admin, args.host, setup_app)
     return EXIT_OK
