@@ -21,6 +21,8 @@ from typing import Any
 
 #: a delay at most this much shorter than a hint still honours it (clock reads, rounding)
 HINT_TOLERANCE_S = 0.05
+#: a stream connection with no event written that lived this long got bytes through
+OPEN_MIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +98,16 @@ class ObservedJob:
         ]
 
     def stream_gaps(self) -> list[Gap]:
+        """The wait before each reconnect; ``n`` counts the reconnects since the stream
+        was last open for the client (:func:`reached_client`), as a reconnect policy
+        counts attempts per drop."""
         gaps = []
         sse_retry_ms: int | None = None
-        for n, (a, b) in enumerate(zip(self.streams, self.streams[1:], strict=False), 1):
+        n = 0
+        for a, b in zip(self.streams, self.streams[1:], strict=False):
             if a.sse_retry_ms is not None:
                 sse_retry_ms = a.sse_retry_ms
+            n = 1 if reached_client(a, b) else n + 1
             gaps.append(
                 Gap(
                     n,
@@ -112,6 +119,16 @@ class ObservedJob:
                 )
             )
         return gaps
+
+    def reconnects_without_resume(self) -> int:
+        """Reconnects that sent no Last-Event-ID although events had been sent before."""
+        count = 0
+        highest = 0
+        for a, b in zip(self.streams, self.streams[1:], strict=False):
+            highest = max([highest, *a.event_ids])
+            if highest > 0 and b.last_event_id is None:
+                count += 1
+        return count
 
     def events(self, events_total: int | None) -> tuple[int, int, int]:
         """(lost, duplicated, connections after the result): lost = events of the job
@@ -131,6 +148,19 @@ class ObservedJob:
         if events_total is not None and self.job_id is not None:
             lost = max(0, events_total - highest)
         return lost, duplicated, after_result
+
+
+def reached_client(a: Req, b: Req) -> bool:
+    """Did stream connection ``a`` open for the client (``b`` is the one after it)?
+    The server answering 200 is not enough: a cut can close it before any byte gets
+    through. With events written on ``a`` and a Last-Event-ID on ``b``, it opened when
+    the client got one of them; with no event written, when it lived ``OPEN_MIN_S``
+    (heartbeats went out meanwhile); with no Last-Event-ID to tell, when it was a 200."""
+    if a.status != 200:
+        return False
+    if a.event_ids:
+        return b.last_event_id is None or b.last_event_id >= min(a.event_ids)
+    return a.gone_s - a.start_s >= OPEN_MIN_S
 
 
 def load_requests(path: Path) -> list[Req]:

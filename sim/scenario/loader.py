@@ -279,7 +279,9 @@ class _Builder:
         self, base: ReconnectPolicy, r: dict[str, Any], path: str
     ) -> ReconnectPolicy | None:
         changes: dict[str, Any] = {
-            k: r[k] for k in ("max_attempts", "honour_server_retry", "resume") if k in r
+            k: r[k]
+            for k in ("max_attempts", "honour_server_retry", "resume", "give_up_on_status")
+            if k in r
         }
         if "backoff" in r:
             backoff = self.backoff(base.backoff, r["backoff"], f"{path}.backoff")

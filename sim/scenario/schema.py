@@ -292,6 +292,7 @@ RECONNECT = Record(
         "backoff": Field(BACKOFF),
         "honour_server_retry": Field(Boolean()),
         "resume": Field(Boolean()),
+        "give_up_on_status": Field(Boolean()),
     }
 )
 
