@@ -23,11 +23,9 @@ import aiohttp
 from harness import aio
 from harness.faults import plan
 from harness.observed import group_jobs, load_requests, summarize_client
-from harness.real import RealBench, play_faults
-from harness.services import REPO
+from harness.real import PAGES_DIR, RealBench, play_faults
 from sim.scenario.model import Scenario
 
-PAGES_DIR = REPO / "examples" / "web"
 POLL_S = 0.05
 REQUESTS_FILE = "requests.jsonl"
 

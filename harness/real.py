@@ -22,10 +22,11 @@ from typing import Any
 import aiohttp
 
 from harness import aio
+from harness.browser_clients import Pages, browser_job, open_tabs, page_url
 from harness.client import ClientContext, job_client
 from harness.faults import JOBS_PROXY, REDIS_PROXY, STREAMS_PROXY, plan
 from harness.procs import LOOPBACK
-from harness.services import Service, start_job_server, start_redis, start_toxiproxy
+from harness.services import REPO, Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
 from sim.policies.policy import Policy
 from sim.results import new_record, policy_entry, write_results
@@ -36,6 +37,7 @@ from sim.world.rng import Streams
 from sim.world.summary import summarize
 
 Progress = Callable[[str], None]
+PAGES_DIR = REPO / "examples" / "web"  # the seed's page, for browser clients and the lab
 SETTLE_S = 5.0  # after the last client's deadline, in case a request is still in flight
 
 
@@ -204,13 +206,45 @@ async def run_policy_real(
     seed: int,
     fault_log: list[str],
     keep_alive: bool = False,
+    log_dir: Path | None = None,
 ) -> Recorder:
     """Run every client of ``scenario`` under ``policy`` for real; bounded in count and time.
+    With ``clients.browser`` N, the first N clients are Chromium pages
+    (:mod:`harness.browser_clients`; the browser's log goes to ``log_dir``).
 
     By default every request opens its own connection, as in the model, so a connection
     fault acts on each request. ``keep_alive`` reuses pooled connections, as browsers and
     HTTP libraries do: about half the CPU per request (Toxiproxy no longer dials the
     server for every request), for runs at 1,000 requests/s."""
+    c = scenario.clients
+    if c.browser:
+        from harness.browser import chromium
+
+        api_url, stream_url, direct_url = urls
+        n = min(c.browser, c.count or 0)
+        async with chromium(log_dir or Path("logs")) as browser:
+            tabs = await open_tabs(
+                browser, [page_url(direct_url, api_url, stream_url, i) for i in range(n)]
+            )
+            return await _run_clients(
+                scenario, policy, urls, toxi, seed, fault_log, keep_alive, tabs, log_dir
+            )
+    return await _run_clients(
+        scenario, policy, urls, toxi, seed, fault_log, keep_alive, None, log_dir
+    )
+
+
+async def _run_clients(
+    scenario: Scenario,
+    policy: Policy,
+    urls: tuple[str, str, str],
+    toxi: Toxi,
+    seed: int,
+    fault_log: list[str],
+    keep_alive: bool,
+    tabs: list[Any] | None,
+    log_dir: Path | None,
+) -> Recorder:
     api_url, stream_url, admin_url = urls
     streams = Streams.from_seed(seed)
     c = scenario.clients
@@ -253,8 +287,25 @@ async def run_policy_real(
         ]
         tasks: list[asyncio.Task[None]] = []
 
+        pages = None
+        if tabs:
+            pages = Pages(
+                tabs,
+                api_url,
+                stream_url,
+                admin_url,
+                rec,
+                clock,
+                c.job_timeout_s,
+                scenario.service.progress_events,
+                log_dir,
+            )
+
         async def one(index: int) -> None:
-            await job_client(ctx, index)
+            if pages is not None and index < pages.count:
+                await browser_job(pages, index)
+            else:
+                await job_client(ctx, index)
 
         async def closed_user(start_s: float, think: ClosedLoop) -> None:
             await asyncio.sleep(max(0.0, start_s - clock()))
@@ -320,10 +371,19 @@ def run_real(
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
-            urls = bench.start_server(scenario.source, scale, seed)
+            record_args: tuple[str, ...] = ()
+            if scaled.clients.browser:  # the server serves the page, and logs requests
+                requests_log = bench.log_dir / f"requests-{policy.name}.jsonl"
+                requests_log.unlink(missing_ok=True)
+                record_args = ("--record", str(requests_log), "--lab-pages", str(PAGES_DIR))
+            urls = bench.start_server(scenario.source, scale, seed, record_args)
             log: list[str] = []
             started = time.monotonic()
-            rec = aio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive))
+            rec = aio.run(
+                run_policy_real(
+                    scaled, policy, urls, bench.toxi, seed, log, keep_alive, bench.log_dir
+                )
+            )
             entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
             entry["wall_s"] = round(time.monotonic() - started, 3)
             record["policies"].append(entry)

@@ -3,7 +3,8 @@
 // Query parameters: api= and streams= (base URLs; the lab prints them), client= (an id
 // for the lab's records, default "web"), mode=seed (default: the seed plan's policy in
 // this file) or mode=native (EventSource's own reconnection: the server's `retry:` or
-// the browser's default, no backoff, stops for good on a non-200 answer).
+// the browser's default, no backoff, stops for good on a non-200 answer), autostart=0
+// (wait for window.herdlabStart(): a harness loads pages ahead and starts them on time).
 //
 // The seed plan's policy (herdlab preset `seed-default`):
 //   create: at most 4 attempts; before retry n wait min(1000 ms * 2^(n-1), 30000 ms)
@@ -25,7 +26,9 @@ const RECONNECT = { maxAttempts: 3, baseMs: 1000, capMs: 10000, jitter: 0.1 };
 const RETRY_AFTER_CAP_MS = 60000;
 
 // what a test (or a person) reads: window.herdlab
-const status = { state: "idle", outcome: null, events: [], log: [], attempts: 0, reconnects: 0 };
+const status = {
+  state: "idle", outcome: null, events: [], log: [], attempts: 0, reconnects: 0, acceptedMs: null,
+};
 window.herdlab = status;
 
 function log(message) {
@@ -179,9 +182,12 @@ async function main() {
     end(error.message.startsWith("not retryable") ? "failed" : "gave_up", error.message);
     return;
   }
+  status.acceptedMs = performance.now();
   log(`job ${jobId} accepted`);
   const [outcome, text] = await (MODE === "native" ? followNative(jobId) : followSeed(jobId));
   end(outcome, text);
 }
 
-main();
+// autostart=0: a harness loads the page ahead and starts it on time with herdlabStart()
+window.herdlabStart = () => { main(); };
+if (params.get("autostart") !== "0") main();

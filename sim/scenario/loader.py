@@ -153,6 +153,7 @@ class _Builder:
             request_timeout_s=c["request_timeout_s"],
             follow_stream=c["follow_stream"],
             budget_scope=m.BudgetScope(c["budget_scope"]),
+            browser=c["browser"],
         )
 
     def service(self, s: dict[str, Any]) -> m.Service:
