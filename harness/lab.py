@@ -138,6 +138,8 @@ def run_lab(
         if on_ready is not None:
             on_ready(urls)
         t0 = aio.run(_timeline(scenario, bench, urls, options, log, say))
+        if t0 is None:
+            ended = "no request"
     except KeyboardInterrupt:
         ended = "interrupted"
     finally:
