@@ -23,8 +23,11 @@ from typing import Any
 
 import pytest
 
+from harness import conformance
 from harness.browser import chromium, open_pages, wait_outcomes
 from harness.cli import main as cli
+from harness.observed import group_jobs, load_requests
+from sim.policies.presets import preset
 
 from .conftest import REPO
 
@@ -147,6 +150,11 @@ def test_python_tenacity_client_meets_503s_and_a_cut_and_keeps_its_policy(
     assert all(r["events"] == list(range(1, 11)) for r in results)
     assert_met_both_faults(observed(out, "python"), jobs=4)
     assert_verdicts(out, "python")
+    # 8 create waits: the fit test of the jitter ran (and passed, in assert_verdicts)
+    jobs = group_jobs(load_requests(out / "requests.jsonl"))["python"]
+    rules = {r.name: r for r in conformance.verify(preset("seed-default"), jobs)}
+    assert rules["retry jitter"].verdict == conformance.PASS
+    assert "KS D =" in rules["retry jitter"].checks[0].detail
 
 
 def test_lab_stops_every_process_by_pid_on_sigterm_and_keeps_its_results(
