@@ -85,13 +85,18 @@ def assert_met_both_faults(c: dict[str, Any], jobs: int = 1) -> None:
     assert (c["events_lost"], c["events_duplicated"]) == (0, 0)
 
 
+#: this shared 2-core machine runs at load 15-20: a page's 1 s timer once fired 0.5 s late
+LATE_SLACK_S = "0.75"
+
+
 def verify(out: Path, policy: str, client: str) -> int:
-    return cli(["verify-client", "--policy", policy, "--client", client, str(out)])
+    argv = ["verify-client", "--policy", policy, "--client", client, "--late-slack", LATE_SLACK_S]
+    return cli([*argv, str(out)])
 
 
 def assert_verdicts(out: Path, client: str) -> None:
     assert verify(out, "seed-default", client) == 0
-    assert verify(out, "grpc-default", client) == 1  # its waits are 0-0.1 s, not ~1 s
+    assert verify(out, "grpc-default", client) == 1  # its first wait is 0-0.1 s, not ~1 s
     assert verify(out, "no-retry", client) == 1  # one attempt, no reconnect
 
 
@@ -152,7 +157,8 @@ def test_python_tenacity_client_meets_503s_and_a_cut_and_keeps_its_policy(
     assert_verdicts(out, "python")
     # 8 create waits: the fit test of the jitter ran (and passed, in assert_verdicts)
     jobs = group_jobs(load_requests(out / "requests.jsonl"))["python"]
-    rules = {r.name: r for r in conformance.verify(preset("seed-default"), jobs)}
+    late_s = float(LATE_SLACK_S)
+    rules = {r.name: r for r in conformance.verify(preset("seed-default"), jobs, late_s)}
     assert rules["retry jitter"].verdict == conformance.PASS
     assert "KS D =" in rules["retry jitter"].checks[0].detail
 

@@ -22,6 +22,14 @@ def add_parser(sub: Any) -> None:
         metavar="ID",
         help="which recorded client (needed when the lab recorded several)",
     )
+    p.add_argument(
+        "--late-slack",
+        type=float,
+        default=0.25,
+        metavar="S",
+        help="a wait may be this much longer than the policy's range (+5%%): timers fire"
+        " late on a loaded machine (default 0.25)",
+    )
     p.set_defaults(func=main)
 
 
@@ -30,6 +38,8 @@ def main(args: argparse.Namespace) -> int:
     from harness.lab import REQUESTS_FILE
     from harness.observed import group_jobs, load_requests
 
+    if args.late_slack < 0:
+        return usage_error("--late-slack must be >= 0")
     policies, problems = resolve_all([args.policy])
     if problems:
         report_problems(problems)
@@ -54,6 +64,6 @@ def main(args: argparse.Namespace) -> int:
         client = named[0] if named else next(iter(clients))
     if client not in clients:
         return usage_error(f"no client {client!r} recorded; recorded: {', '.join(clients)}")
-    rules = verify(policy, clients[client])
+    rules = verify(policy, clients[client], args.late_slack)
     render(rules, f"client {client} against policy {policy.name}", print)
     return EXIT_OK if conforms(rules) else EXIT_FAILED
