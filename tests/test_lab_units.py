@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,23 @@ def test_simulated_eventsource_clients_give_up_on_a_503_reconnect() -> None:
     assert [JobOutcome(o) for o in browser.outcome] == [JobOutcome.GAVE_UP]
     assert browser.reconnects[0] == 1
     assert [JobOutcome(o) for o in seed.outcome] == [JobOutcome.COMPLETED]
+
+
+def test_timers_running_late_do_not_fail_the_fit_test_of_the_spread() -> None:
+    # the seed's waits, each 0.15 s late (a loaded machine): the range rule allows it
+    # with late slack, and the fit test takes the lateness off before judging the shape
+    rng = np.random.default_rng(5)
+    late = []
+    for k in range(8):
+        first, second, third = seed_like_run(rng, 100.0 * k)
+        second = dataclasses.replace(
+            second, start_s=second.start_s + 0.15, end_s=second.end_s + 0.15
+        )
+        third = dataclasses.replace(third, start_s=third.start_s + 0.3, end_s=third.end_s + 0.3)
+        late += [first, second, third]
+    rules = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.5)}
+    assert rules["retry delays"].verdict == PASS
+    assert rules["retry jitter"].verdict == PASS
+    assert "lateness taken off: 1" in rules["retry jitter"].checks[0].detail  # 100-199 ms
+    strict = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.0)}
+    assert strict["retry jitter"].verdict == FAIL  # with no lateness allowed
