@@ -222,7 +222,7 @@ async def _read_stream(
     )
     url = f"{ctx.stream_url}/api/ai/jobs/{job_id}/stream"
     async with ctx.session.get(url, headers=headers, timeout=timeout) as r:
-        if r.status != 200:
+        if r.status != 200 or r.content_type != "text/event-stream":
             raise _StatusError(r.status, parse_retry_after(r.headers.get("Retry-After")))
         event_id: int | None = None
         event_type = "message"
@@ -281,11 +281,13 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
         st.open = False
         counted = "stream_connected"
         timed_out = False
+        given_up = False  # an error answer the policy does not reconnect after
         try:
             async with asyncio.timeout(max(0.0, deadline - ctx.clock())):
                 await _read_stream(ctx, job_id, st, reconnect.resume, opened)
         except _StatusError as exc:
             counted = rejected_counter(exc.status)
+            given_up = reconnect.give_up_on_status
         except TimeoutError:
             timed_out = ctx.clock() >= deadline
             counted = "error_timeout"
@@ -304,7 +306,7 @@ async def follow_stream(ctx: ClientContext, job_index: int, job_id: str, deadlin
             rec.connected -= 1
             rec.reconnecting += 1
             st.open = False
-        delay = recovery.next_delay_s(st.server_retry_s)
+        delay = None if given_up else recovery.next_delay_s(st.server_retry_s)
         if delay is None:
             finish(JobOutcome.GAVE_UP)  # "connection recovery failed"
             return

@@ -13,7 +13,14 @@ from typing import Any
 
 from sim.distributions import Constant, FoldedNormal, Uniform
 from sim.scenario.errors import Problem
-from sim.scenario.model import Fault, FaultKind, OutageAnswer, Scenario, ServiceKind
+from sim.scenario.model import (
+    ClosedLoop,
+    Fault,
+    FaultKind,
+    OutageAnswer,
+    Scenario,
+    ServiceKind,
+)
 
 JOBS_PROXY = "jobs"  # clients -> job server: the API
 STREAMS_PROXY = "streams"  # clients -> job server: progress streams (SSE)
@@ -107,6 +114,7 @@ def check_realizable(scenario: Scenario) -> list[Problem]:
                 " the real job server implements kind 'job'",
             )
         )
+    problems += _browser_problems(scenario)
     for i, f in enumerate(scenario.faults):
         where = f"faults[{i}]"
         if f.kind is FaultKind.REFUSE and f.probability < 1.0:
@@ -139,6 +147,21 @@ def check_realizable(scenario: Scenario) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _browser_problems(scenario: Scenario) -> list[Problem]:
+    """Browser clients are pages that follow their stream, one per open-loop client."""
+    c = scenario.clients
+    if not c.browser:
+        return []
+    rules = []
+    if c.count is None or c.browser > c.count:
+        rules.append(f"{c.browser} browser clients need clients.count >= {c.browser}")
+    if not c.follow_stream:
+        rules.append("browser clients always follow their stream: set follow_stream: true")
+    if isinstance(c.arrival, ClosedLoop):
+        rules.append("browser clients make one job each: use a burst, poisson or ramp arrival")
+    return [Problem(scenario.source, 0, "clients.browser", rule) for rule in rules]
 
 
 def plan(faults: tuple[Fault, ...]) -> list[Action]:

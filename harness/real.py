@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from harness import aio
+from harness.browser_clients import Pages, browser_job, open_tabs, page_url
 from harness.client import ClientContext, job_client
 from harness.faults import (
     CLIENT_PROXIES,
@@ -40,7 +41,7 @@ from harness.faults import (
 from harness.network import apply_network_latency
 from harness.procs import LOOPBACK
 from harness.runfile import ProcessId, stop_leftovers
-from harness.services import Service, start_job_server, start_redis, start_toxiproxy
+from harness.services import REPO, Service, start_job_server, start_redis, start_toxiproxy
 from harness.toxi import Toxi
 from harness.watch import Watch
 from sim.distributions import Distribution
@@ -54,6 +55,7 @@ from sim.world.rng import Streams
 from sim.world.summary import summarize
 
 Progress = Callable[[str], None]
+PAGES_DIR = REPO / "examples" / "web"  # the seed's page, for browser clients and the lab
 SETTLE_S = 5.0  # after the last client's deadline, in case a request is still in flight
 __all__ = ["RealBench", "run_policy_real", "run_real", "scale_scenario", "server_stats"]
 
@@ -120,6 +122,7 @@ class RealBench:
         seed: int,
         network_latency: Distribution | None = None,
         stream_spares: Sequence[str] = (),
+        extra_args: tuple[str, ...] = (),
     ) -> tuple[str, str, str]:
         """(Re)start the job server; returns the API, stream and admin base URLs.
 
@@ -127,13 +130,19 @@ class RealBench:
         to (``harness.faults.cut_proxies``); ``self.stream_urls`` has every streams
         proxy's URL by name. With ``network_latency`` (the scenario's
         ``network.latency``), every client proxy delays each chunk each way by it, as
-        the model delays every message."""
+        the model delays every message. ``extra_args`` go to ``herdlab serve`` (the
+        lab's ``--record``)."""
         assert self.toxi is not None
         if self.server is not None:
             self.server.stop()
         self.toxi.reset()
         self.server = start_job_server(
-            self.log_dir, f"{LOOPBACK}:{self.redis_proxy_port}", scenario_path, scale, seed
+            self.log_dir,
+            f"{LOOPBACK}:{self.redis_proxy_port}",
+            scenario_path,
+            scale,
+            seed,
+            extra_args,
         )
         self._write_pids()
         api = self.toxi.proxy(JOBS_PROXY, self.server.address)
@@ -164,7 +173,7 @@ class RealBench:
                 service.stop()
 
 
-async def _play(
+async def play_faults(
     actions: list[Any],
     toxi: Toxi,
     admin_url: str,
@@ -239,8 +248,11 @@ async def run_policy_real(
     keep_alive: bool = False,
     watch: Watch | None = None,
     stream_urls: dict[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> Recorder:
     """Run every client of ``scenario`` under ``policy`` for real; bounded in count and time.
+    With ``clients.browser`` N, the first N clients are Chromium pages
+    (:mod:`harness.browser_clients`; the browser's log goes to ``log_dir``).
 
     By default every request opens its own connection, as in the model, so a connection
     fault acts on each request. ``keep_alive`` reuses pooled connections, as browsers and
@@ -251,6 +263,58 @@ async def run_policy_real(
     sleeps go through it, and it hears of every arrival and fault switch.
     ``stream_urls`` (``RealBench.stream_urls``) lets a stream cut move new stream
     connections to a fresh proxy."""
+
+    c = scenario.clients
+    if c.browser:
+        from harness.browser import chromium
+
+        api_url, stream_url, direct_url = urls
+        n = min(c.browser, c.count or 0)
+        async with chromium(log_dir or Path("logs")) as browser:
+            tabs = await open_tabs(
+                browser, [page_url(direct_url, api_url, stream_url, i) for i in range(n)]
+            )
+            return await _run_clients(
+                scenario,
+                policy,
+                urls,
+                toxi,
+                seed,
+                fault_log,
+                keep_alive,
+                tabs,
+                log_dir,
+                watch,
+                stream_urls,
+            )
+    return await _run_clients(
+        scenario,
+        policy,
+        urls,
+        toxi,
+        seed,
+        fault_log,
+        keep_alive,
+        None,
+        log_dir,
+        watch,
+        stream_urls,
+    )
+
+
+async def _run_clients(
+    scenario: Scenario,
+    policy: Policy,
+    urls: tuple[str, str, str],
+    toxi: Toxi,
+    seed: int,
+    fault_log: list[str],
+    keep_alive: bool,
+    tabs: list[Any] | None,
+    log_dir: Path | None,
+    watch: Watch | None,
+    stream_urls: dict[str, str] | None,
+) -> Recorder:
     api_url, stream_url, admin_url = urls
     streams = Streams.from_seed(seed)
     c = scenario.clients
@@ -302,7 +366,7 @@ async def run_policy_real(
 
         background = [
             asyncio.create_task(
-                _play(
+                play_faults(
                     plan(scenario.faults),
                     toxi,
                     admin_url,
@@ -323,8 +387,25 @@ async def run_policy_real(
             background.append(asyncio.create_task(watch.probe(horizon_s)))
         tasks: list[asyncio.Task[None]] = []
 
+        pages = None
+        if tabs:
+            pages = Pages(
+                tabs,
+                api_url,
+                stream_url,
+                admin_url,
+                rec,
+                clock,
+                c.job_timeout_s,
+                scenario.service.progress_events,
+                log_dir,
+            )
+
         async def one(index: int) -> None:
-            await job_client(ctx, index)
+            if pages is not None and index < pages.count:
+                await browser_job(pages, index)
+            else:
+                await job_client(ctx, index)
 
         async def closed_user(start_s: float, think: ClosedLoop) -> None:
             await sleep(max(0.0, start_s - clock()))
@@ -402,12 +483,18 @@ def run_real(
         for policy in policies:
             if progress:
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
+            record_args: tuple[str, ...] = ()
+            if scaled.clients.browser:  # the server serves the page, and logs requests
+                requests_log = bench.log_dir / f"requests-{policy.name}.jsonl"
+                requests_log.unlink(missing_ok=True)
+                record_args = ("--record", str(requests_log), "--lab-pages", str(PAGES_DIR))
             urls = bench.start_server(
                 scenario.source,
                 scale,
                 seed,
                 scaled.network.latency,
                 stream_spares=cut_proxies(scaled.faults),
+                extra_args=record_args,
             )
             log: list[str] = []
             started = time.monotonic()
@@ -423,6 +510,7 @@ def run_real(
                     keep_alive,
                     watch,
                     stream_urls=bench.stream_urls,
+                    log_dir=bench.log_dir,
                 )
             )
             entry = policy_entry(

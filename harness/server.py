@@ -28,6 +28,7 @@ import json
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -470,10 +471,15 @@ def serve(
     host: str,
     cors_origin: str | None = None,
     job_ttl_s: float = JOB_TTL_S,
+    setup_app: Callable[[web.Application], None] | None = None,
 ) -> None:
-    """Run the server until SIGINT or SIGTERM, then stop its work cleanly."""
+    """Run the server until SIGINT or SIGTERM, then stop its work cleanly; ``setup_app``
+    may add to the app first (the lab's request recorder)."""
     server = JobServer(config, redis_url, admin, cors_origin, job_ttl_s)
-    aio.run(_serve_until_signalled(server.app(), host, port))
+    app = server.app()
+    if setup_app is not None:
+        setup_app(app)
+    aio.run(_serve_until_signalled(app, host, port))
 
 
 async def _serve_until_signalled(app: web.Application, host: str, port: int) -> None:

@@ -22,7 +22,18 @@ from harness.cli.common import EXIT_INTERRUPTED
 from sim import __version__
 
 #: the command modules, in the order ``--help`` lists them
-COMMANDS = ("run", "check", "sweep", "validate", "report", "serve", "schema", "policy")
+COMMANDS = (
+    "run",
+    "check",
+    "sweep",
+    "lab",
+    "verify-client",
+    "validate",
+    "report",
+    "serve",
+    "schema",
+    "policy",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -34,6 +34,16 @@ def add_parser(sub: Any) -> None:
         metavar="S",
         help="forget a finished job after S seconds, in memory and in Redis (default 600)",
     )
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record every request, by client and job, as JSON lines in FILE (the lab)",
+    )
+    p.add_argument(
+        "--lab-pages",
+        metavar="DIR",
+        help="with --record: serve DIR under /lab/pages/ and answer CORS (the lab's pages)",
+    )
     p.set_defaults(func=main)
 
 
@@ -64,7 +74,24 @@ def main(args: argparse.Namespace) -> int:
         except ScenarioError as exc:
             report_problems(exc.problems)
             return EXIT_USAGE
-    serve(config, args.port, args.redis_url, args.admin, args.host, args.cors_origin, job_ttl_s)
+    setup_app = None
+    if args.record:
+        from pathlib import Path
+
+        from harness.recorder import Recorder
+
+        pages = Path(args.lab_pages) if args.lab_pages else None
+        setup_app = Recorder(Path(args.record), pages, cors=pages is not None).install
+    serve(
+        config,
+        args.port,
+        args.redis_url,
+        args.admin,
+        args.host,
+        args.cors_origin,
+        job_ttl_s,
+        setup_app,
+    )
     return EXIT_OK
 
 

@@ -91,6 +91,7 @@ def describe_policy(policy: Policy, draws: int = 10_000, seed: int = 0) -> str:
         f"  reconnect: {limit}, "
         f"{'resume from Last-Event-ID' if c.resume else 'restart the stream'},"
         f" server retry: {'honoured' if c.honour_server_retry else 'ignored'}"
+        + (", a non-200 answer ends it for good" if c.give_up_on_status else "")
     )
     if c.max_attempts != 0:
         lines.append(f"    backoff: {c.backoff.describe()}")

@@ -188,12 +188,15 @@ class ReconnectPolicy:
     With ``honour_server_retry`` the server's ``retry:`` field replaces the backoff
     (browsers do exactly this); with ``resume`` the client sends ``Last-Event-ID``
     and the server continues after it, otherwise the stream restarts from the start.
+    With ``give_up_on_status`` a connect answered with anything but 200 ends recovery
+    for good, as EventSource does (a transport error is still retried).
     """
 
     max_attempts: int | None = 3
     backoff: Backoff = field(default_factory=lambda: Backoff(cap_s=10.0))
     honour_server_retry: bool = False
     resume: bool = True
+    give_up_on_status: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts is not None and self.max_attempts < 0:

@@ -175,6 +175,34 @@ def sre_budget() -> Policy:
     )
 
 
+#: Chromium's reconnection time when the server sends no ``retry:`` (its
+#: ``EventSource::kDefaultReconnectDelay``; the spec leaves it to the browser)
+EVENTSOURCE_DEFAULT_RETRY_S = 3.0
+
+
+def eventsource() -> Policy:
+    """The browser's EventSource (HTML Living Standard 9.2) with the seed's job
+    creation: reconnect after the server's ``retry:`` or the browser's default (3 s in
+    Chromium), no backoff, no jitter, no limit, resume with Last-Event-ID; a non-200
+    answer or a wrong content type closes the stream for good."""
+    return Policy(
+        name="eventsource",
+        retry=seed_default().retry,
+        reconnect=ReconnectPolicy(
+            max_attempts=None,
+            backoff=Backoff(
+                kind=BackoffKind.CONSTANT,
+                base_s=EVENTSOURCE_DEFAULT_RETRY_S,
+                cap_s=EVENTSOURCE_DEFAULT_RETRY_S,
+            ),
+            honour_server_retry=True,
+            resume=True,
+            give_up_on_status=True,
+        ),
+        source="HTML Living Standard 9.2 (EventSource); Chromium's 3 s default",
+    )
+
+
 PRESETS: dict[str, Callable[[], Policy]] = {
     "seed-default": seed_default,
     "no-retry": no_retry,
@@ -187,6 +215,7 @@ PRESETS: dict[str, Callable[[], Policy]] = {
     "aws-standard": aws_standard,
     "grpc-default": grpc_default,
     "sre-budget": sre_budget,
+    "eventsource": eventsource,
 }
 
 

@@ -287,6 +287,7 @@ class _Builder:
             request_timeout_s=c["request_timeout_s"],
             follow_stream=c["follow_stream"],
             budget_scope=m.BudgetScope(c["budget_scope"]),
+            browser=c["browser"],
         )
 
     def service(self, s: dict[str, Any]) -> m.Service:
@@ -460,7 +461,9 @@ class _Builder:
         self, base: ReconnectPolicy, r: dict[str, Any], path: str
     ) -> ReconnectPolicy | None:
         changes: dict[str, Any] = {
-            k: r[k] for k in ("max_attempts", "honour_server_retry", "resume") if k in r
+            k: r[k]
+            for k in ("max_attempts", "honour_server_retry", "resume", "give_up_on_status")
+            if k in r
         }
         if "backoff" in r:
             backoff = self.backoff(base.backoff, r["backoff"], f"{path}.backoff")

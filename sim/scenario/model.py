@@ -87,6 +87,7 @@ class Clients:
     request_timeout_s: float
     follow_stream: bool
     budget_scope: BudgetScope
+    browser: int = 0  # real mode: how many of the first clients are real Chromium pages
 
 
 # ------------------------------------------------------------------ service

@@ -135,6 +135,13 @@ CLIENTS = Record(
         "request_timeout_s": Field(POSITIVE_SECONDS, default=10.0, doc="one attempt's timeout"),
         "follow_stream": Field(Boolean(), default=True, doc="follow the SSE progress stream"),
         "budget_scope": Field(String(("client", "shared")), default="client"),
+        "browser": Field(
+            Number(integer=True, minimum=0),
+            default=0,
+            doc="real mode: this many of the first clients are real Chromium pages"
+            " (examples/web, the browser's own EventSource reconnection); the model"
+            " simulates them all with the policy under test (use preset eventsource)",
+        ),
     }
 )
 
@@ -332,6 +339,7 @@ RECONNECT = Record(
         "backoff": Field(BACKOFF),
         "honour_server_retry": Field(Boolean()),
         "resume": Field(Boolean()),
+        "give_up_on_status": Field(Boolean()),
     }
 )
 

@@ -308,6 +308,9 @@ class JobClient:
     def _connected(self, outcome: Outcome) -> None:
         """The stream connect's outcome is in."""
         if outcome.status != 200:
+            if outcome.status is not None and self.w.policy.reconnect.give_up_on_status:
+                self._end_stream(_GAVE_UP, False)  # EventSource: an error answer is final
+                return
             self._stream_down()
             return
         w = self.w

@@ -1,0 +1,197 @@
+"""The lab's analysis without a bench: request records in, figures and verdicts out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.cli import main as cli
+from harness.conformance import FAIL, NA, PASS, conforms, verify
+from harness.ks import ks_uniform, pit
+from harness.observed import Req, group_jobs, load_requests, summarize_client
+from sim.policies.presets import preset
+from sim.scenario import load_scenario
+from sim.world.metrics import JobOutcome
+from sim.world.run import run_policy
+
+SEED = preset("seed-default")
+
+
+def create(t_s: float, status: int, job: str | None = None, **kw: Any) -> Req:
+    return Req(
+        client="c", kind="create", job=job, key=kw.pop("key", "k1"), start_s=t_s,
+        end_s=t_s + 0.001, status=status, **kw,
+    )  # fmt: skip
+
+
+def stream(t_s: float, end_s: float, ids: tuple[int, ...], lei: int | None = None) -> Req:
+    return Req(
+        client="c", kind="stream", job="j1", key=None, start_s=t_s, end_s=end_s,
+        status=200, last_event_id=lei, event_ids=ids,
+    )  # fmt: skip
+
+
+def seed_like_run(rng: np.random.Generator, start_s: float = 0.0) -> list[Req]:
+    """Two 503s then a 201, waits drawn as the seed plan draws them."""
+    d1, d2 = rng.uniform(0.9, 1.1), 2 * rng.uniform(0.9, 1.1)
+    key = f"k{start_s}"
+    return [
+        create(start_s, 503, key=key),
+        create(start_s + 0.001 + d1, 503, key=key),
+        create(start_s + 0.002 + d1 + d2, 201, job="j1", key=key),
+    ]
+
+
+def test_ks_accepts_uniform_and_rejects_a_shifted_sample() -> None:
+    rng = np.random.default_rng(3)
+    assert ks_uniform(rng.random(50))[1] > 0.05
+    assert ks_uniform(rng.random(50) * 0.5)[1] < 0.001
+
+
+def test_pit_of_a_sample_is_its_place_among_the_reference() -> None:
+    ref = np.arange(100, dtype=float)
+    assert pit(49.5, ref) == 0.5
+    assert pit(-1.0, ref) == 0.0
+    assert pit(1000.0, ref) == 1.0
+
+
+def test_attempts_with_one_key_are_one_job_and_delays_are_numbered_from_one() -> None:
+    jobs = group_jobs([create(0.0, 503), create(1.0, 503), create(3.0, 201, job="j1")])
+    (job,) = jobs["c"]
+    assert job.job_id == "j1"
+    assert [round(g.delay_s, 3) for g in job.create_gaps()] == [0.999, 1.999]
+    assert [g.n for g in job.create_gaps()] == [1, 2]
+
+
+def test_without_a_key_a_201_ends_the_job() -> None:
+    reqs = [create(0.0, 503, key=None), create(1.0, 201, job="j1", key=None)]
+    reqs += [create(5.0, 201, job="j2", key=None)]
+    assert [len(j.creates) for j in group_jobs(reqs)["c"]] == [2, 1]
+
+
+def test_a_cut_stream_that_never_reached_the_client_does_not_reset_the_count() -> None:
+    reqs = [
+        create(0.0, 201, job="j1"),
+        stream(0.1, 2.0, (1, 2)),  # open, then cut
+        stream(3.0, 3.01, (3,), lei=2),  # cut before a byte got through
+        stream(5.0, 9.0, (3, 4, 5), lei=2),  # the client still had 2: resumed
+    ]
+    (job,) = group_jobs(reqs)["c"]
+    assert [g.n for g in job.stream_gaps()] == [1, 2]
+    assert job.events(5) == (0, 0, 0)
+
+
+def test_a_restart_counts_the_events_sent_again_and_a_stop_the_events_lost() -> None:
+    reqs = [create(0.0, 201, job="j1"), stream(0.1, 2.0, (1, 2)), stream(3.0, 4.0, (1, 2, 3))]
+    (job,) = group_jobs(reqs)["c"]
+    lost, duplicated, _ = job.events(10)
+    assert (lost, duplicated) == (7, 2)
+    assert job.reconnects_without_resume() == 1
+
+
+def test_summary_counts_retried_4xx_and_retry_after_honoured() -> None:
+    reqs = [
+        create(0.0, 400),
+        create(0.5, 503, retry_after_s=2.0),
+        create(2.6, 503, retry_after_s=2.0),
+        create(3.0, 201, job="j1"),
+    ]
+    summary = summarize_client(group_jobs(reqs)["c"], 10)
+    assert summary["retried_non_retryable"] == 1
+    assert summary["retry_after"] == {"seen": 2, "honoured": 1}
+
+
+def test_seed_like_waits_conform_to_seed_default_and_not_to_grpc() -> None:
+    rng = np.random.default_rng(1)
+    reqs = [r for i in range(6) for r in seed_like_run(rng, 100.0 * i)]
+    jobs = group_jobs(reqs)["c"]
+    rules = {r.name: r for r in verify(SEED, jobs)}
+    assert conforms(list(rules.values()))
+    assert rules["retry jitter"].verdict == PASS  # 12 waits: enough for the fit test
+    assert rules["resume"].verdict == NA
+    grpc = {r.name: r for r in verify(preset("grpc-default"), jobs)}
+    assert grpc["retry delays"].verdict == FAIL
+
+
+def test_the_fit_test_fails_waits_in_range_but_not_spread_as_declared() -> None:
+    # every wait at the bottom of the seed's ±10% band: in range, but no jitter
+    reqs: list[Req] = []
+    for i in range(8):
+        t = 100.0 * i
+        reqs += [
+            create(t, 503, key=f"k{i}"),
+            create(t + 0.001 + 0.9, 503, key=f"k{i}"),
+            create(t + 0.002 + 0.9 + 1.8, 201, job="j1", key=f"k{i}"),
+        ]
+    rules = {r.name: r for r in verify(SEED, group_jobs(reqs)["c"])}
+    assert rules["retry delays"].verdict == PASS
+    assert rules["retry jitter"].verdict == FAIL
+
+
+def test_retrying_a_4xx_or_ignoring_retry_after_breaks_the_policy() -> None:
+    jobs = group_jobs([create(0.0, 404), create(1.0, 503, retry_after_s=5.0), create(2.0, 201)])
+    rules = {r.name: r for r in verify(SEED, jobs["c"])}
+    assert rules["no 4xx retried"].verdict == FAIL
+    assert rules["Retry-After"].verdict == FAIL
+
+
+def test_eventsource_policy_forbids_a_reconnect_after_an_error_answer() -> None:
+    es = preset("eventsource")
+    reqs = [
+        create(0.0, 201, job="j1"),
+        stream(0.1, 2.0, (1,)),
+        Req("c", "stream", "j1", None, 5.0, 5.01, 503, last_event_id=1),
+        stream(8.0, 9.0, (2,), lei=1),
+    ]
+    rules = {r.name: r for r in verify(es, group_jobs(reqs)["c"])}
+    assert rules["stops on error status"].verdict == FAIL
+
+
+def test_load_requests_skips_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    good = {"client": "c", "kind": "create", "start_s": 1.0, "end_s": 1.1, "status": 201}
+    path.write_text(json.dumps(good) + "\n" + '{"client": "c", "ki')
+    assert len(load_requests(path)) == 1
+
+
+def test_verify_client_exits_2_on_a_missing_dir_and_an_unknown_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["verify-client", "--policy", "seed-default", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli(["verify-client", "--policy", "seed-defualt", str(tmp_path)]) == 2
+    assert "neither a preset nor a file" in capsys.readouterr().err
+
+
+def test_simulated_eventsource_clients_give_up_on_a_503_reconnect() -> None:
+    scenario = load_scenario(str(Path("scenarios") / "lab-503-during-reconnect.yaml"))
+    browser = run_policy(scenario, preset("eventsource")).recorder
+    seed = run_policy(scenario, SEED).recorder
+    assert [JobOutcome(o) for o in browser.outcome] == [JobOutcome.GAVE_UP]
+    assert browser.reconnects[0] == 1
+    assert [JobOutcome(o) for o in seed.outcome] == [JobOutcome.COMPLETED]
+
+
+def test_timers_running_late_do_not_fail_the_fit_test_of_the_spread() -> None:
+    # the seed's waits, each 0.15 s late (a loaded machine): the range rule allows it
+    # with late slack, and the fit test takes the lateness off before judging the shape
+    rng = np.random.default_rng(5)
+    late = []
+    for k in range(8):
+        first, second, third = seed_like_run(rng, 100.0 * k)
+        second = dataclasses.replace(
+            second, start_s=second.start_s + 0.15, end_s=second.end_s + 0.15
+        )
+        third = dataclasses.replace(third, start_s=third.start_s + 0.3, end_s=third.end_s + 0.3)
+        late += [first, second, third]
+    rules = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.5)}
+    assert rules["retry delays"].verdict == PASS
+    assert rules["retry jitter"].verdict == PASS
+    assert "lateness taken off: 1" in rules["retry jitter"].checks[0].detail  # 100-199 ms
+    strict = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.0)}
+    assert strict["retry jitter"].verdict == FAIL  # with no lateness allowed
