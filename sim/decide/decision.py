@@ -119,10 +119,12 @@ def _better_but_broken(objective: Objective, ranking: tuple[Ranked, ...]) -> str
             and goal.improves(r.goal_value, best.goal_value)
         ):
             best = r
-    many = f"{len(better)} policies do" if len(better) > 1 else "1 policy does"
+    many, verb = (
+        (f"{len(better)} policies do", "break") if len(better) > 1 else ("1 policy does", "breaks")
+    )
     return (
         f" {many} better on {objective.metric} (best: {best.name}, {num(best.goal_value)})"
-        f" but break {', '.join(best.broken)}."
+        f" but {verb} {', '.join(best.broken)}."
     )
 
 
