@@ -254,3 +254,24 @@ def test_a_constraint_no_policy_can_be_measured_on_is_set_aside_and_said_so() ->
     )
     assert d.winner is not None and d.winner.name == "a" and d.winner.feasible
     assert "recovery_load_ratio is null for every policy" in d.why
+
+
+def test_the_verdict_says_when_better_policies_break_a_constraint() -> None:
+    from sim.decide.decision import decide
+
+    limited = Objective(
+        "success_rate", "maximize", (Constraint("recovery_load_ratio", Bound(high=3)),)
+    )
+    d = decide(
+        _record(
+            {
+                "a": {"success_rate": 0.9, "recovery_load_ratio": 2.0},
+                "b": {"success_rate": 0.8, "recovery_load_ratio": 1.0},
+                "c": {"success_rate": 1.0, "recovery_load_ratio": 9.0},
+            },
+            limited,
+        )
+    )
+    assert [r.name for r in d.ranking] == ["a", "b", "c"]
+    assert d.why.startswith("Of the 2 policies within every constraint, it has the highest")
+    assert "1 policy does better on success_rate (best: c, 1) but breaks" in d.why

@@ -67,7 +67,7 @@ def decide(record: Mapping[str, Any]) -> Decision:
             objective, subject_to=tuple(c for c in objective.subject_to if c not in unmeasured)
         )
     ranking = tuple(objective.rank(entries, cis))
-    why = _why(objective, ranking, replicated)
+    why = _why(objective, ranking, replicated) + _better_but_broken(objective, ranking)
     if unmeasured:
         names = ", ".join(c.metric for c in unmeasured)
         why += f" ({names} is null for every policy, so its limit was not applied.)"
@@ -92,6 +92,40 @@ def _ci_text(metric: str, a: Ranked, b: Ranked, replicated: bool) -> str:
     if overlap:
         return f"the {spans} overlap, so more replications could still reverse the order"
     return f"the {spans} do not overlap"
+
+
+def _better_but_broken(objective: Objective, ranking: tuple[Ranked, ...]) -> str:
+    """When the winner won among the feasible, and policies past the runner-up do better
+    on the goal but break a constraint: how many, and the best of them."""
+    if len(ranking) < 3 or not ranking[0].feasible or not ranking[1].feasible:
+        return ""  # _why already says it (or nothing ranks past the runner-up)
+    win = ranking[0].goal_value
+    goal = figure(objective.metric)
+    better = [
+        r
+        for r in ranking
+        if not r.feasible
+        and r.goal_value is not None
+        and win is not None
+        and goal.improves(r.goal_value, win)
+    ]
+    if not better:
+        return ""
+    best = better[0]
+    for r in better[1:]:
+        if (
+            r.goal_value is not None
+            and best.goal_value is not None
+            and goal.improves(r.goal_value, best.goal_value)
+        ):
+            best = r
+    many, verb = (
+        (f"{len(better)} policies do", "break") if len(better) > 1 else ("1 policy does", "breaks")
+    )
+    return (
+        f" {many} better on {objective.metric} (best: {best.name}, {num(best.goal_value)})"
+        f" but {verb} {', '.join(best.broken)}."
+    )
 
 
 def _why(objective: Objective, ranking: tuple[Ranked, ...], replicated: bool) -> str:
@@ -142,7 +176,13 @@ def _why(objective: Objective, ranking: tuple[Ranked, ...], replicated: bool) ->
     if a is None or b is None:
         return f"It has {goal} {num(a)}; {second.name} has {num(b)}."
     best = "highest" if objective.goal == "maximize" else "lowest"
+    feasible = sum(r.feasible for r in ranking)
+    scope = (
+        f"Of the {feasible} policies within every constraint, it"
+        if feasible < len(ranking)
+        else "It"
+    )
     return (
-        f"It has the {best} {goal}, {num(a)} against {num(b)} for {second.name}, a margin"
+        f"{scope} has the {best} {goal}, {num(a)} against {num(b)} for {second.name}, a margin"
         f" of {num(abs(a - b))}; {_ci_text(goal, win, second, replicated)}."
     )
