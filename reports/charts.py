@@ -63,7 +63,23 @@ def spans_decades(values: list[np.ndarray], decades: float = 2.0) -> bool:
 
 
 def _policy_title(ax: Any, name: str, colour: str, extra: str = "") -> None:
-    ax.set_title(name + extra, color=colour, fontsize=12, loc="left", fontweight="bold")
+    """The panel's policy name in its colour; what else it says goes beside it, or, when
+    the panels are narrow (three or more columns), inside the panel's top right corner."""
+    if ax.get_gridspec().ncols < 3:
+        ax.set_title(name + extra, color=colour, fontsize=12, loc="left", fontweight="bold")
+        return
+    ax.set_title(name, color=colour, fontsize=10, loc="left", fontweight="bold")
+    if extra:
+        ax.text(
+            0.99,
+            0.97,
+            extra.strip().strip("()"),
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="#333333",
+        )
 
 
 def herd(results: Results) -> Any:
