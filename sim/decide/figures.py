@@ -332,9 +332,7 @@ def markdown_table() -> str:
     for f in _DECLARED:
         kinds = "" if f.kinds == ALL_KINDS else f" ({', '.join(sorted(f.kinds))} only)"
         pooled = "pooled percentile" if f.pooling == "pooled" else "mean"
-        rows.append(
-            f"| `{f.name}` | {f.unit} | {f.better} | {pooled} | {f.definition}{kinds} |"
-        )
+        rows.append(f"| `{f.name}` | {f.unit} | {f.better} | {pooled} | {f.definition}{kinds} |")
     return "\n".join(rows)
 
 

@@ -161,6 +161,20 @@ def _run_on_dask(workload: Workload, unit: Unit) -> UnitResult:
         sys.setswitchinterval(previous)
 
 
+def _ignore_sigint() -> Callable[[], None]:
+    """Ignore SIGINT (in the main thread only: elsewhere, nothing); return the undo."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
 class DaskExecutor(_Closing):
     """Units on Dask distributed: ``address`` ``local`` starts a LocalCluster of
     ``workers`` one-thread processes (stopped by :meth:`close`, interrupted or not); any
@@ -185,13 +199,20 @@ class DaskExecutor(_Closing):
                 # profile: on a simulation's deep Python stacks that costs the simulation
                 # itself. Nannies hand this config to the workers they start.
                 dask.config.set({"distributed.worker.profile.enabled": False})
-                self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,  # workers' start/stop chatter is not ours
-                )
+                # Ctrl-C reaches the whole process group; the workers must leave it to
+                # us (finished units handed over, the cluster closed in order), so they
+                # start with SIGINT ignored, a disposition a spawned process keeps.
+                restore = _ignore_sigint()
+                try:
+                    self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,  # workers' start/stop chatter
+                    )
+                finally:
+                    restore()
                 self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
             else:
                 self._client = Client(self.address, timeout=30)  # type: ignore[no-untyped-call]
@@ -217,8 +238,13 @@ class DaskExecutor(_Closing):
         except KeyboardInterrupt:
             client.cancel([f for f in futures if not f.done()])
             for f in futures:
-                if f.status == "finished":
-                    on_result(f.result())
+                if f.status != "finished":
+                    continue
+                try:
+                    result = f.result(timeout=10)
+                except Exception:  # lost with a worker while stopping: nothing to keep
+                    continue
+                on_result(result)
             raise
 
     def close(self) -> None:
