@@ -100,3 +100,23 @@ def test_a_lane_runs_its_entries_in_time_order_between_simpy_events() -> None:
         ("end", 1.2),
         ("b2", 1.7),
     ]
+
+
+def test_the_deadline_queue_lets_ended_clients_go_behind_an_open_one() -> None:
+    from sim.world.client import Deadlines
+
+    class Client:  # what Deadlines reads of a JobClient
+        def __init__(self, deadline_s: float) -> None:
+            self.deadline_s = deadline_s
+            self.closed = False
+
+    env = simpy.Environment()
+    deadlines = Deadlines(env)
+    oldest = Client(90.0)  # still open: the head's pops alone would keep every later one
+    deadlines.watch(oldest)  # type: ignore[arg-type]
+    for i in range(50_000):
+        client = Client(90.0 + i * 1e-3)
+        deadlines.watch(client)  # type: ignore[arg-type]
+        client.closed = True  # ends at once
+    assert deadlines.queue[0] is oldest
+    assert len(deadlines.queue) < 10_000  # swept, not 50,001
