@@ -74,24 +74,24 @@ class Recorder:
         self.per_bucket = 1.0 / bucket_s
         self.n = int(np.ceil(horizon_s / bucket_s)) + 1
         # Typed arrays (array.array) while running, numpy arrays after close(): an item
-        # update costs what a list's does (numpy scalar updates are slow), close() turns
-        # each into numpy by one copy of its buffer (np.asarray of a list converts item by
-        # item: ~1 ms per counter, most of a small run's cost), and a float is 8 bytes, not a
-        # pointer to a 24-byte object. Hot paths index them directly: live[name][bucket] += 1
+        # update costs what a list's does (numpy scalar updates are slow), and close()
+        # turns each into numpy by one copy of its buffer (np.asarray of a list converts
+        # item by item: ~1 ms per counter, a tenth of a 100-client OCC run).
+        # Hot paths index them directly: live[name][bucket] += 1
         zeros = bytes(8 * self.n)
         self.live: dict[str, array[int]] = {name: array("q", zeros) for name in COUNTERS}
         self.counters: dict[str, np.ndarray] = {}
         self.gauges = {name: np.zeros(self.n, dtype=np.int64) for name in GAUGES}
-        # per job, one entry each (a 10-million-client run holds 41 bytes a job here, where
-        # lists of Python floats and ints took 136)
-        self.arrival_s = array("d")
-        self.outcome = array("b")  # a JobOutcome value
-        self.attempts = array("i")
-        self.reconnects = array("i")
-        self.accepted_s = array("d")  # -1.0: never accepted
-        self.ended_s = array("d")  # -1.0: never ended
-        self.events_lost = array("i")
-        self.events_duplicated = array("i")
+        # per job (lists: 136 bytes a job with its floats; typed arrays would take 41, at
+        # the price of no longer comparing equal to lists)
+        self.arrival_s: list[float] = []
+        self.outcome: list[int] = []
+        self.attempts: list[int] = []
+        self.reconnects: list[int] = []
+        self.accepted_s: list[float] = []
+        self.ended_s: list[float] = []
+        self.events_lost: list[int] = []
+        self.events_duplicated: list[int] = []
         self.server_calls = 0
         self.orphaned_jobs = 0  # admitted, but the client timed out and never learnt it
         self.degraded_accepts = 0
