@@ -9,7 +9,6 @@ Prints figures; asserts nothing (targets: ratio >= 0.6; 100,000 clients < 60 s, 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import time
 from collections.abc import Callable, Generator
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import simpy
+from sim_scale import scaled  # benchmarks/, on the path when run as a script
 
 from sim.scenario import load_scenario
-from sim.scenario.model import Poisson
 from sim.world.run import no_cyclic_gc, run_policy
 
 REPEATS = 7
@@ -136,20 +135,7 @@ def main() -> None:
     bare_events = count_events(lambda: bare_simpy(arrivals_s, per_client, 0.02))
     print(f"  events processed: herdlab {herd_events:,}, bare SimPy {bare_events:,}")
 
-    big = dataclasses.replace(
-        scenario,
-        clients=dataclasses.replace(scenario.clients, count=args.clients),
-        service=dataclasses.replace(
-            scenario.service, instances=scenario.service.instances * args.clients // 10_000
-        ),
-    )
-    rate = args.clients / scenario.duration_s * 1.25  # enough arrivals to reach the count
-    poisson = scenario.clients.arrival
-    assert isinstance(poisson, Poisson), "thundering-herd's arrivals are Poisson"
-    arrival = dataclasses.replace(
-        poisson, schedule=(dataclasses.replace(poisson.schedule[0], rate_per_s=rate),)
-    )
-    big = dataclasses.replace(big, clients=dataclasses.replace(big.clients, arrival=arrival))
+    big = scaled(scenario, args.clients)  # see sim_scale.py for 1 M and 10 M
     t0 = time.perf_counter()
     run = run_policy(big, policy)
     big_s = time.perf_counter() - t0

@@ -201,9 +201,7 @@ def jobs_csv(rec: Recorder) -> str:
         w.writerow(
             [
                 i,
-                # SimPy's clock starts at the int 0, and job records were lists that kept
-                # it: an arrival at the start is written "0" (the float records now hold 0.0)
-                round(arrival, 6) or 0,
+                round(arrival, 6),
                 JobOutcome(rec.outcome[i]).key,
                 rec.attempts[i],
                 rec.reconnects[i],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import simpy
 
-from sim.world.events import ClientGen, Task, Timer, Wake, call_after
+from sim.world.events import ClientGen, Lane, Task, Timer, Wake, call_after
 
 
 def test_timers_and_simpy_timeouts_fire_in_time_then_creation_order() -> None:
@@ -69,3 +69,54 @@ def test_a_wake_runs_its_callbacks_once() -> None:
     wake.wake()  # a second trigger (a deadline after the job's end) does nothing
     assert calls == [wake]
     assert wake.callbacks is None
+
+
+def test_a_lane_runs_its_entries_in_time_order_between_simpy_events() -> None:
+    env = simpy.Environment()
+    lane = Lane(env)
+    fired: list[tuple[str, float]] = []
+
+    def entry(name: str, then: tuple[float, str] | None = None):  # type: ignore[no-untyped-def]
+        def run(at_s: float) -> None:
+            fired.append((name, at_s))
+            if then is not None:  # an entry that sends another message
+                lane.push(at_s + then[0], entry(then[1]))
+
+        return run
+
+    env.timeout(1.0).callbacks.append(lambda _: fired.append(("simpy", env.now)))
+    lane.push(0.4, entry("a", (0.3, "a2")))  # a2 at 0.7, still before SimPy's 1.0
+    lane.push(0.2, entry("b", (1.5, "b2")))  # b2 at 1.7, after it
+    lane.push(0.4, entry("c"))  # ties go in creation order
+    # what the rest of the world must see goes back onto SimPy's queue, at its time
+    lane.push(1.2, lambda at_s: lane.in_world(at_s, lambda _: fired.append(("end", env.now))))
+    env.run()
+    assert fired == [
+        ("b", 0.2),
+        ("a", 0.4),
+        ("c", 0.4),
+        ("a2", 0.7),
+        ("simpy", 1.0),
+        ("end", 1.2),
+        ("b2", 1.7),
+    ]
+
+
+def test_the_deadline_queue_lets_ended_clients_go_behind_an_open_one() -> None:
+    from sim.world.client import Deadlines
+
+    class Client:  # what Deadlines reads of a JobClient
+        def __init__(self, deadline_s: float) -> None:
+            self.deadline_s = deadline_s
+            self.closed = False
+
+    env = simpy.Environment()
+    deadlines = Deadlines(env)
+    oldest = Client(90.0)  # still open: the head's pops alone would keep every later one
+    deadlines.watch(oldest)  # type: ignore[arg-type]
+    for i in range(50_000):
+        client = Client(90.0 + i * 1e-3)
+        deadlines.watch(client)  # type: ignore[arg-type]
+        client.closed = True  # ends at once
+    assert deadlines.queue[0] is oldest
+    assert len(deadlines.queue) < 10_000  # swept, not 50,001
