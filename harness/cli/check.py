@@ -200,12 +200,15 @@ def _run(
             f"{status:<12}  {scenario.name} ({len(evaluation.verdicts)} checks, {run.time_s:.1f} s)"
         )
 
+    from sim.execute import InProcess, ProcessPool
+
     start = time.perf_counter()
+    executor = ProcessPool(jobs) if jobs > 1 else InProcess()
     try:
         runs = simulate_scenarios(
             [(s, out_root / s.name) for s in scenarios],
             replications=args.replications,
-            jobs=jobs,
+            executor=executor,
             on_done=done,
         )
     except KeyboardInterrupt:
@@ -215,6 +218,8 @@ def _run(
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        executor.close()  # the pool's processes
     elapsed = time.perf_counter() - start
     ordered = [suites[r.scenario.name] for r in runs]
     print(summary_text([(s.scenario, s.checks) for s in ordered], verbose=args.verbose))
