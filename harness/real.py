@@ -272,15 +272,15 @@ async def run_policy_real(
                 await asyncio.sleep(think.think.sample_s(streams.think))
 
         arrival = c.arrival
-        if isinstance(arrival, ClosedLoop):
-            tasks = [asyncio.create_task(closed_user(t, arrival)) for t in times]
-        else:
-            for t in times:
-                wait = t - clock()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                tasks.append(asyncio.create_task(one(rec.new_job(clock()))))
-        try:
+        try:  # an interruption during the arrivals, too, cancels and awaits every task
+            if isinstance(arrival, ClosedLoop):
+                tasks = [asyncio.create_task(closed_user(t, arrival)) for t in times]
+            else:
+                for t in times:
+                    wait = t - clock()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    tasks.append(asyncio.create_task(one(rec.new_job(clock()))))
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, horizon_s - clock()))
         finally:
@@ -335,7 +335,9 @@ def run_real(
             urls = bench.start_server(scenario.source, scale, seed)
             log: list[str] = []
             started = time.monotonic()
-            rec = aio.run(run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive))
+            rec = aio.run_interruptible(
+                run_policy_real(scaled, policy, urls, bench.toxi, seed, log, keep_alive)
+            )
             entry = policy_entry(out_dir, scaled, policy, rec, [summarize(rec, scaled)])
             entry["wall_s"] = round(time.monotonic() - started, 3)
             record["policies"].append(entry)
