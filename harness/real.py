@@ -416,18 +416,18 @@ async def _run_clients(
                 await sleep(think.think.sample_s(streams.think))
 
         arrival = c.arrival
-        if isinstance(arrival, ClosedLoop):
-            tasks = [asyncio.create_task(closed_user(t, arrival)) for t in times]
-        else:
-            for t in times:
-                wait = t - clock()
-                if wait > 0:
-                    await sleep(wait)
-                now = clock()
-                if watch is not None:
-                    watch.arrived(now)
-                tasks.append(asyncio.create_task(one(rec.new_job(now))))
-        try:
+        try:  # an interruption during the arrivals, too, cancels and awaits every task
+            if isinstance(arrival, ClosedLoop):
+                tasks = [asyncio.create_task(closed_user(t, arrival)) for t in times]
+            else:
+                for t in times:
+                    wait = t - clock()
+                    if wait > 0:
+                        await sleep(wait)
+                    now = clock()
+                    if watch is not None:
+                        watch.arrived(now)
+                    tasks.append(asyncio.create_task(one(rec.new_job(now))))
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, horizon_s - clock()))
         finally:
@@ -499,7 +499,7 @@ def run_real(
             log: list[str] = []
             started = time.monotonic()
             watch = Watch(pids=bench.pids())
-            rec = aio.run(
+            rec = aio.run_interruptible(
                 run_policy_real(
                     scaled,
                     policy,
