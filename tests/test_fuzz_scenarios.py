@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 
 from sim.cost import BASE_BYTES, Limits, estimate, refusals
-from sim.results import new_record, policy_entry, write_results
+from sim.results import artifacts_of, new_record, policy_entry, write_results
 from sim.scenario import ScenarioError, load_scenario
 from sim.scenario.model import Scenario
 from sim.world.run import run_policy
@@ -121,7 +121,9 @@ def _child_run(scenario: Scenario, out_dir: Path, write_fd: int) -> None:
                 for k in ("offered_first", "offered_retry", "offered_reconnect")
             )
             counts.append({"jobs": len(rec.arrival_s), "requests": offered})
-            entry = policy_entry(out_dir, scenario, policy, rec, [summarize(rec, scenario)])
+            entry = policy_entry(
+                out_dir, scenario, policy, artifacts_of(rec, scenario), [summarize(rec, scenario)]
+            )
             record["policies"].append(entry)
         record["complete"] = True
         write_results(out_dir, record)

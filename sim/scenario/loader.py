@@ -188,6 +188,19 @@ def _read_node(path: Path) -> tuple[yaml.Node, str, bytes]:
     return node, name, raw
 
 
+def top_level(path: str | Path) -> dict[str, yaml.Node] | None:
+    """The top-level keys of a YAML file and their nodes, read as safely as a scenario is
+    (bounded size and nesting, no other exception); None when it cannot be read or is
+    not a mapping (loading it properly says why)."""
+    try:
+        node, _, _ = _read_node(Path(path))
+    except ScenarioError:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
 def _parse(path: Path, spec: Record) -> tuple[Any, Checker, bytes]:
     """Read and grammar-check one file; raise ScenarioError on any problem."""
     node, name, raw = _read_node(path)

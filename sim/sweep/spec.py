@@ -28,7 +28,7 @@ import yaml
 from sim.decide.objective import Objective, default_objective, objective_for
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.grammar import Checker, Number, Spec, String, complete
-from sim.scenario.loader import _Builder, _parse, build_scenario, parse_scenario
+from sim.scenario.loader import _Builder, _parse, build_scenario, parse_scenario, top_level
 from sim.scenario.model import Scenario
 from sim.scenario.schema import POLICY_RECORD, SCENARIO, SWEEP_FILE
 from sim.sweep.paths import (
@@ -137,22 +137,19 @@ class SweepSpec:
 
 def has_sweep(path: str | Path) -> bool:
     """Whether a YAML file holds a sweep (of its own, or a scenario's ``sweep:`` block)."""
-    try:
-        top = yaml.safe_load(Path(path).read_bytes())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+    top = top_level(path)
+    if top is None or "sweep" not in top:
         return False
-    return isinstance(top, dict) and top.get("sweep") is not None
+    node = top["sweep"]
+    return not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"))
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep (a scenario with ``sweep:`` or a sweep file); ScenarioError lists every
     problem, in the sweep file and in the scenario it names."""
     path = Path(path)
-    try:
-        top = yaml.safe_load(path.read_bytes())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        top = None  # the parse below reports it properly
-    own_file = isinstance(top, dict) and set(top) == {"sweep"}
+    top = top_level(path)  # None: the parse below reports why
+    own_file = top is not None and set(top) == {"sweep"}
     if own_file:
         v, checker, _ = _parse(path, SWEEP_FILE)
         block, block_path = v["sweep"], "sweep"
