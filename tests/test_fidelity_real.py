@@ -73,15 +73,23 @@ policies: [seed-default]
 """
 
 
-def herdlab(*args: str, prefix: tuple[str, ...] = (), timeout_s: float = 240) -> (
-    subprocess.CompletedProcess[str]
-):  # fmt: skip
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+def herdlab(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """``herdlab ARGS``, bounded in time; one that overstays is stopped by SIGTERM, as
+    Ctrl-C would (its clean-up stops Redis, Toxiproxy and the server by pid), not
+    killed outright, which would leave them behind."""
+    argv = [sys.executable, "-m", "harness.cli", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+        raise AssertionError(f"herdlab {' '.join(args)} overstayed {timeout_s:g} s") from None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def test_mode_both_writes_the_fidelity_table_and_overlay_charts(tmp_path: Path) -> None:
@@ -203,24 +211,42 @@ HOG = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\
 
 def test_a_starved_real_run_is_marked_degraded_with_its_reason(tmp_path: Path) -> None:
     """CPU hogs at normal priority against a real run at the lowest (nice 19): the
-    clients' event loop cannot keep the schedule, and the run says so."""
+    clients' event loop cannot keep the schedule, and the run says so.
+
+    The hogs start once Redis and Toxiproxy are up (the run has written its pid file),
+    so they starve the run, not its start-up. Every process is stopped by pid: the hogs
+    by SIGKILL, the run by SIGTERM (its own clean-up stops what it started) if it
+    overstays."""
     scenario = tmp_path / "steady.yaml"
     scenario.write_text(STEADY)
     out = tmp_path / "starved"
+    argv = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--mode", "real",
+            "--out", str(out), "--no-report"]  # fmt: skip
     hogs: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range((os.cpu_count() or 1) + 1):  # bounded in time, killed by pid below
-            hogs.append(subprocess.Popen([sys.executable, "-c", HOG.format(s=120)]))
-        result = herdlab(
-            "run", str(scenario), "--mode", "real", "--out", str(out), "--no-report",
-            prefix=("nice", "-n", "19"), timeout_s=180,
-        )  # fmt: skip
-    finally:
-        for hog in hogs:
-            if hog.poll() is None:
-                os.kill(hog.pid, signal.SIGKILL)
-            hog.wait(timeout=10)
-    assert result.returncode == 0, result.stderr
+    with (tmp_path / "stdout").open("wb") as stdout, (tmp_path / "stderr").open("wb") as stderr:
+        run = subprocess.Popen(["nice", "-n", "19", *argv], stdout=stdout, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 120
+            while not (out / "logs" / "pids.json").exists() and run.poll() is None:
+                assert time.monotonic() < deadline, "the bench did not start within 120 s"
+                time.sleep(0.2)
+            for _ in range((os.cpu_count() or 1) + 1):  # bounded in time, killed by pid below
+                hogs.append(subprocess.Popen([sys.executable, "-c", HOG.format(s=300)]))
+            returncode = run.wait(timeout=300)
+        finally:
+            for hog in hogs:
+                if hog.poll() is None:
+                    os.kill(hog.pid, signal.SIGKILL)
+                hog.wait(timeout=10)
+            if run.poll() is None:  # overstayed: stop it the way Ctrl-C would
+                os.kill(run.pid, signal.SIGTERM)
+                try:
+                    run.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.kill(run.pid, signal.SIGKILL)
+                    run.wait(timeout=10)
+    printed = (tmp_path / "stdout").read_text()
+    assert returncode == 0, (tmp_path / "stderr").read_text()
     record = json.loads((out / "results.json").read_text())
     assert record["complete"] is True  # it ran to its end ...
     assert record["degraded"] is True  # ... and says it could not keep its schedule
@@ -231,4 +257,4 @@ def test_a_starved_real_run_is_marked_degraded_with_its_reason(tmp_path: Path) -
         r.split(": ", 1)[1].startswith(("timer lag", "arrivals", "fault actions"))
         for r in record["degraded_reasons"]
     )
-    assert "DEGRADED: the real run could not keep its schedule" in result.stdout
+    assert "DEGRADED: the real run could not keep its schedule" in printed
