@@ -164,9 +164,11 @@ def _browser_problems(scenario: Scenario) -> list[Problem]:
     return [Problem(scenario.source, 0, "clients.browser", rule) for rule in rules]
 
 
-def plan(faults: tuple[Fault, ...]) -> list[Action]:
-    """The switches that make ``faults`` happen, in time order."""
-    actions: list[Action] = _stream_cuts(faults)
+def plan(faults: tuple[Fault, ...], routed: bool = True) -> list[Action]:
+    """The switches that make ``faults`` happen, in time order. ``routed``: the clients'
+    new stream connections can be moved to a spare proxy at a cut (herdlab's own clients);
+    an external client (the lab's) always connects through the one streams proxy."""
+    actions: list[Action] = _stream_cuts(faults, routed)
     proxies = client_proxies(faults)
     for i, f in enumerate(faults):
         name = f"f{i}"
@@ -254,7 +256,7 @@ def _toxic_pair(f: Fault, name: str, proxies: tuple[str, ...]) -> tuple[Action, 
     )
 
 
-def _stream_cuts(faults: tuple[Fault, ...]) -> list[Action]:
+def _stream_cuts(faults: tuple[Fault, ...], routed: bool = True) -> list[Action]:
     """A cut acts on the proxies the open streams came through, and new stream
     connections move to a fresh proxy at the cut (:func:`cut_proxies`), so only streams
     open at the cut are cut, as in the model.
@@ -263,31 +265,42 @@ def _stream_cuts(faults: tuple[Fault, ...]) -> list[Action]:
     connections at once, as the model cuts them at one instant. A share: Toxiproxy
     can pick connections only through a toxic's toxicity, and a toxic acts on a
     connection's next byte, so limit_data (bytes 0) stays on 1.3 s, past a heartbeat
-    (1 s): each picked stream is cut within a second of the instant."""
+    (1 s): each picked stream is cut within a second of the instant.
+
+    Not ``routed`` (an external client that always connects through the streams proxy):
+    disabling it would refuse reconnects for the cut's 1.3 s, unseen by the server, so
+    the cut is the limit_data toxic at any fraction: a stream open at the cut, or opened
+    within 1.3 s of it, is cut on its next byte, and the server records each."""
     actions = []
-    spares = cut_proxies(faults)
+    spares = cut_proxies(faults) if routed else []
     for n, (t, i, f) in enumerate(cut_times(faults)):
         toxic = f"f{i}_cut{n}"
         hit = (STREAMS_PROXY, *spares[:n])
+        disable = routed and f.fraction >= 1.0
 
         def add(
-            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
+            tx: Any,
+            toxic: str = toxic,
+            hit: tuple[str, ...] = hit,
+            p: float = f.fraction,
+            disable: bool = disable,
         ) -> None:
             for proxy in hit:
-                if p >= 1.0:
+                if disable:
                     tx.set_enabled(proxy, False)
                 else:
                     tx.add_toxic(proxy, toxic, "limit_data", {"bytes": 0}, "downstream", p)
 
         def remove(
-            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, p: float = f.fraction
+            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, disable: bool = disable
         ) -> None:
             for proxy in hit:
-                if p >= 1.0:
+                if disable:
                     tx.set_enabled(proxy, True)  # nothing goes through it any more; tidy
                 else:
                     tx.remove_toxic(proxy, toxic)
 
-        actions.append(Action(t, f"{toxic} on", toxi=add, route_streams=spares[n]))
+        route = spares[n] if routed else None
+        actions.append(Action(t, f"{toxic} on", toxi=add, route_streams=route))
         actions.append(Action(t + STREAM_CUT_S, f"{toxic} off", toxi=remove))
     return actions

@@ -78,7 +78,7 @@ async def _timeline(
 ) -> float | None:
     """Wait for the start, play the faults, wait out the duration; returns the start."""
     assert bench.toxi is not None
-    actions = plan(scenario.faults)
+    actions = plan(scenario.faults, routed=False)  # an external client: one streams proxy
     t0 = time.monotonic()
     if not options.start_now:
         # faults from 0 s on must meet the first request, so they are on before it comes
