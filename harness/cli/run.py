@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,27 +248,32 @@ def _finish(
     return EXIT_OK if status is Status.PASS else EXIT_FAILED
 
 
-def _run_real(
+def _on_the_bench(
     args: argparse.Namespace,
     scenario: Scenario,
     policies: list[Policy],
-    baseline: Baseline,
-    tolerances: Tolerances,
-) -> int:
+    run: Callable[..., dict[str, Any]],
+    suffix: str,
+    kept: str,
+) -> tuple[dict[str, Any] | None, Path, int]:
+    """What a real run and a sim-and-real run share: the checks before anything starts,
+    the run itself (``run_real`` or ``run_both``), and what an interruption or a bench that
+    does not start prints. Returns the record (None when there is none), the output
+    folder and the exit code so far."""
     from harness.faults import check_realizable
     from harness.procs import ProcessError
-    from harness.real import run_real, scale_scenario
+    from sim.scenario.scale import scale_scenario
 
+    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-{suffix}"
     if args.replications != 1:
-        return usage_error("--replications applies to --mode sim only")
+        return None, out_dir, usage_error("--replications applies to --mode sim only")
     problems = check_realizable(scale_scenario(scenario, args.scale))
     if problems:
         report_problems(problems)
-        return EXIT_USAGE
-    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-real"
+        return None, out_dir, EXIT_USAGE
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
-        record = run_real(
+        record = run(
             scenario,
             out_dir,
             policies,
@@ -279,13 +285,30 @@ def _run_real(
     except KeyboardInterrupt:
         print(
             f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
-            f" {out_dir}/results.json (marked incomplete)",
+            f" {out_dir}/{kept}",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return None, out_dir, EXIT_INTERRUPTED
     except ProcessError as exc:
         print(f"cannot start the real bench: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+        return None, out_dir, EXIT_CANNOT_RUN
+    return record, out_dir, EXIT_OK
+
+
+def _run_real(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    policies: list[Policy],
+    baseline: Baseline,
+    tolerances: Tolerances,
+) -> int:
+    from harness.real import run_real
+
+    record, out_dir, code = _on_the_bench(
+        args, scenario, policies, run_real, "real", "results.json (marked incomplete)"
+    )
+    if record is None:
+        return code
     title = f"{scenario.name} (real, scale {args.scale:g}): seed {record['seed']}"
     code = _finish(args, scenario, title, record, out_dir, baseline, tolerances)
     _print_self_check(record)
@@ -301,42 +324,14 @@ def _print_self_check(record: dict[str, Any]) -> None:
 
 def _run_both(args: argparse.Namespace, scenario: Scenario, policies: list[Policy]) -> int:
     """Simulate and run for real at one scale; print and write the fidelity table."""
-    from harness.faults import check_realizable
     from harness.fidelity import run_both
-    from harness.procs import ProcessError
     from reports.data import load_results
     from reports.fidelity import fidelity_table, write_all_reports
     from reports.terminal import summary_table
-    from sim.scenario.scale import scale_scenario
 
-    if args.replications != 1:
-        return usage_error("--replications applies to --mode sim only")
-    problems = check_realizable(scale_scenario(scenario, args.scale))
-    if problems:
-        report_problems(problems)
-        return EXIT_USAGE
-    out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-both"
-    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    try:
-        record = run_both(
-            scenario,
-            out_dir,
-            policies,
-            seed=args.seed,
-            scale=args.scale,
-            progress=progress,
-            keep_alive=args.keep_alive,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
-            f" {out_dir}/",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    except ProcessError as exc:
-        print(f"cannot start the real bench: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+    record, out_dir, code = _on_the_bench(args, scenario, policies, run_both, "both", "")
+    if record is None:
+        return code
     for side in ("sim", "real"):
         side_record = load_results(out_dir / record[side]).record
         print(f"{scenario.name} ({side}, scale {args.scale:g}): seed {record['seed']}")
