@@ -45,6 +45,8 @@ MAX_STREAM_CUTS = 100_000
 MAX_FAULTS = 1_000
 MAX_POLICIES = 100
 MAX_ATTEMPTS = 1_000_000
+MAX_BROWSER_TABS = 100
+"""Real Chromium pages one run drives: each is a browser tab (tens of MB, a share of a core)."""
 MAX_SIGMA = 10.0
 """A lognormal's sigma: exp(sigma^2 / 2), its mean over its median, stays finite."""
 
@@ -136,7 +138,7 @@ CLIENTS = Record(
         "follow_stream": Field(Boolean(), default=True, doc="follow the SSE progress stream"),
         "budget_scope": Field(String(("client", "shared")), default="client"),
         "browser": Field(
-            Number(integer=True, minimum=0),
+            Number(integer=True, minimum=0, maximum=MAX_BROWSER_TABS),
             default=0,
             doc="real mode: this many of the first clients are real Chromium pages"
             " (examples/web, the browser's own EventSource reconnection); the model"
@@ -489,7 +491,9 @@ OBJECTIVE = Record(
 )
 
 _FIDELITY_DEFAULTS = Fidelity()
-_RELATIVE = Number(minimum=0, doc="relative to the simulated value: 0.15 = within 15%")
+_RELATIVE = Number(
+    minimum=0, maximum=100, doc="relative to the simulated value: 0.15 = within 15%"
+)
 FIDELITY = Record(
     {
         "success_rate_pp": Field(
