@@ -1,5 +1,6 @@
 """Everything a finished run is checked against: its scenario's expectations and, when
-given, a baseline. ``herdlab run``, ``herdlab check`` and the pytest plugin all call this.
+given, a baseline. ``herdlab run`` and ``herdlab check`` call this; the pytest plugin checks
+each expectation itself (``sim.decide.expect.check``), one test each.
 
 Tolerances for the baseline, most specific first: ``--tolerance FIGURE=AMOUNT``, the
 scenario's ``tolerances:``, ``--tolerance AMOUNT%`` (every other figure), 5%.

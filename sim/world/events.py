@@ -15,7 +15,7 @@ the world, processed on the spot. A :class:`Task` drives a client's generator on
 (and on ordinary SimPy events, for a condition such as ``a | b``).
 
 None of these is a :class:`simpy.Event`: a ``simpy.Process`` cannot wait for one, nor
-can one join a condition. ``tests/test_sim_model.py`` holds them to SimPy's order.
+can one join a condition. ``tests/test_sim_events.py`` holds them to SimPy's order.
 """
 
 from __future__ import annotations
