@@ -195,3 +195,37 @@ def test_timers_running_late_do_not_fail_the_fit_test_of_the_spread() -> None:
     assert "lateness taken off: 1" in rules["retry jitter"].checks[0].detail  # 100-199 ms
     strict = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.0)}
     assert strict["retry jitter"].verdict == FAIL  # with no lateness allowed
+
+
+def test_a_tabs_requests_are_counted_as_the_asyncio_client_counts_its_own() -> None:
+    from harness.browser_clients import count_requests
+    from sim.world.metrics import Recorder
+
+    def req(client: str, kind: str, t_s: float, status: int) -> Req:
+        return Req(client, kind, "j1", None, 100.0 + t_s, 100.0 + t_s + 0.01, status)
+
+    requests = [
+        req("browser-0", "create", 0.05, 503),
+        req("browser-0", "create", 1.05, 201),
+        req("browser-0", "stream", 1.15, 200),
+        req("browser-0", "stream", 4.25, 0),  # broke before an answer
+        req("browser-0", "state", 4.3, 200),  # not an attempt: never counted
+        req("browser-1", "stream", 0.15, 503),
+        req("conn-1", "create", 0.05, 201),  # an asyncio client: counts its own
+        req("browser-2", "create", 0.05, 201),  # tab 2 is not one of this run's 2 tabs
+    ]
+    rec = Recorder(10.0, 0.1)
+    assert count_requests(rec, requests, tabs=2, clock_offset_s=100.0) == 5
+    rec.close(10.0)
+    c = rec.counters
+    nonzero = {k: {int(i): int(v[i]) for i in np.flatnonzero(v)} for k, v in c.items() if v.any()}
+    assert nonzero == {
+        "offered_first": {0: 1, 11: 1, 1: 1},
+        "offered_retry": {10: 1},
+        "offered_reconnect": {42: 1},
+        "rejected_503": {0: 1, 1: 1},
+        "accepted": {10: 1},
+        "stream_connected": {11: 1},
+        "error_reset": {42: 1},
+    }
+    assert sorted(rec.sent_s) == pytest.approx([0.05, 0.15, 1.05, 1.15, 4.25])
