@@ -22,7 +22,7 @@ from harness.real import run_real
 from sim.policies.presets import preset
 from sim.scenario import load_scenario
 from sim.scenario.model import Scenario
-from sim.world.metrics import JobOutcome
+from sim.world.metrics import COUNTERS, JobOutcome
 from sim.world.run import run_policy
 
 from .conftest import REPO
@@ -64,17 +64,8 @@ def real(scenario: Scenario, out: Path) -> list[tuple[str, int, int]]:
 
 
 OFFERED = ("offered_first", "offered_retry", "offered_reconnect")
-ANSWERS = (
-    "accepted",
-    "rejected_503",
-    "rejected_429",
-    "rejected_other",
-    "error_timeout",
-    "error_reset",
-    "error_refused",
-    "local_reject",
-    "stream_connected",
-)
+#: every counter of an attempt's answer (offered = the sum of these, bucket by bucket)
+ANSWERS = tuple(c for c in COUNTERS if c not in (*OFFERED, "completed"))
 
 
 def assert_every_request_in_the_time_series(out: Path, jobs: list[dict[str, Any]]) -> None:
