@@ -29,23 +29,31 @@ when there was nothing to check. The rules, for one client's jobs
   EventSource does): no reconnect after one;
 - ``resume``: with ``reconnect.resume``, every reconnect after events were sent sends
   ``Last-Event-ID``.
+
+Through the expectations machinery (a scenario's ``{kind: client, conforms: POLICY}``,
+checked by ``herdlab lab``; ``herdlab verify-client --junit-xml``), each rule that
+checked something is one :class:`~sim.decide.verdict.Verdict` (source ``client``):
+PASS when none of its checks failed; an ``n/a`` rule is listed as not checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from harness.ks import ks_uniform, pit
 from harness.observed import Gap, ObservedJob
+from sim.decide.expect import Evaluation
+from sim.decide.verdict import Status, Verdict
 from sim.policies.backoff import Backoff, Jitter
 from sim.policies.describe import delay_samples
 from sim.policies.policy import Policy
+from sim.scenario.model import DEFAULT_LATE_SLACK_S, ClientExpectation
 
 SLACK_LOW_S = 0.05
-SLACK_HIGH_S = 0.25
+SLACK_HIGH_S = DEFAULT_LATE_SLACK_S
 SLACK_HIGH_RATIO = 0.05
 KS_ALPHA = 0.01
 KS_MIN_SAMPLES = 8
@@ -285,3 +293,74 @@ def render(rules: list[Rule], title: str, out: Callable[[str], None]) -> None:
     out("")
     failed = [r.name for r in rules if r.verdict == FAIL]
     out("conforms" if not failed else f"does NOT conform: {', '.join(failed)}")
+
+
+def pick_client(clients: Mapping[str, list[ObservedJob]], wanted: str | None) -> tuple[str, str]:
+    """(the client to check, "") or ("", why none can be): ``wanted``, else the only
+    client recorded, else the only one that named itself (the others are ``conn-N``)."""
+    recorded = ", ".join(clients) or "none"
+    if not clients:
+        return "", "no request was recorded"
+    if wanted is not None:
+        if wanted in clients:
+            return wanted, ""
+        return "", f"no client {wanted!r} recorded; recorded: {recorded}"
+    named = [c for c in clients if not c.startswith("conn-")]
+    if len(clients) > 1 and len(named) != 1:
+        return "", f"{len(clients)} clients recorded; name one: {recorded}"
+    return (named[0] if named else next(iter(clients))), ""
+
+
+MAX_NOTED = 3  # failing checks named in a verdict's note
+
+
+def rule_verdicts(rules: list[Rule], policy: str, client: str, where: str) -> Evaluation:
+    """One verdict per rule that checked something; the n/a rules in one not-checked line."""
+    verdicts = []
+    idle = [f"{r.name} ({r.checks[0].detail})" for r in rules if r.verdict == NA]
+    for r in rules:
+        if r.verdict == NA:
+            continue
+        failed = [c for c in r.checks if c.verdict == FAIL]
+        shown = failed or r.checks
+        note = "; ".join(f"{c.what}: {c.detail}" for c in shown[:MAX_NOTED])
+        if len(shown) > MAX_NOTED:
+            note += f"; {len(shown) - MAX_NOTED} more"
+        verdicts.append(
+            Verdict(
+                source="client",
+                policy=policy,
+                metric=f"client {client}: {r.name}",
+                bound=f"0 of {len(r.checks)} fail",
+                observed=float(len(failed)),
+                ci95=None,
+                status=Status.FAIL if failed else Status.PASS,
+                note=note,
+                where=where,
+            )
+        )
+    not_checked = f"{where}: client {client}, {policy}: n/a: {'; '.join(idle)}"
+    return Evaluation(tuple(verdicts), (not_checked,) if idle else ())
+
+
+def check_expectation(
+    exp: ClientExpectation, clients: Mapping[str, list[ObservedJob]], where: str
+) -> Evaluation:
+    """A scenario's ``kind: client`` expectation against what the lab recorded; a client
+    that cannot be found (none recorded, or not the one named) fails it."""
+    client, why = pick_client(clients, exp.client)
+    if not client:
+        missing = Verdict(
+            source="client",
+            policy=exp.policy.name,
+            metric=f"client {exp.client or '?'}: recorded",
+            bound="recorded",
+            observed=None,
+            ci95=None,
+            status=Status.FAIL,
+            note=why,
+            where=where,
+        )
+        return Evaluation((missing,))
+    rules = verify(exp.policy, clients[client], exp.late_slack_s)
+    return rule_verdicts(rules, exp.policy.name, client, where)

@@ -28,7 +28,14 @@ from typing import Any
 import aiohttp
 
 from harness import aio
-from harness.browser_clients import Pages, browser_job, open_tabs, page_url
+from harness.browser_clients import (
+    Pages,
+    browser_job,
+    count_page_requests,
+    open_tabs,
+    page_url,
+    requests_log,
+)
 from harness.client import ClientContext, job_client
 from harness.faults import (
     CLIENT_PROXIES,
@@ -265,41 +272,33 @@ async def run_policy_real(
     connections to a fresh proxy."""
 
     c = scenario.clients
-    if c.browser:
-        from harness.browser import chromium
+    async with contextlib.AsyncExitStack() as stack:
+        tabs = None
+        if c.browser:
+            from harness.browser import chromium
 
-        api_url, stream_url, direct_url = urls
-        n = min(c.browser, c.count or 0)
-        async with chromium(log_dir or Path("logs")) as browser:
+            api_url, stream_url, direct_url = urls
+            browser = await stack.enter_async_context(chromium(log_dir or Path("logs")))
             tabs = await open_tabs(
-                browser, [page_url(direct_url, api_url, stream_url, i) for i in range(n)]
+                browser,
+                [
+                    page_url(direct_url, api_url, stream_url, i)
+                    for i in range(min(c.browser, c.count or 0))
+                ],
             )
-            return await _run_clients(
-                scenario,
-                policy,
-                urls,
-                toxi,
-                seed,
-                fault_log,
-                keep_alive,
-                tabs,
-                log_dir,
-                watch,
-                stream_urls,
-            )
-    return await _run_clients(
-        scenario,
-        policy,
-        urls,
-        toxi,
-        seed,
-        fault_log,
-        keep_alive,
-        None,
-        log_dir,
-        watch,
-        stream_urls,
-    )
+        return await _run_clients(
+            scenario,
+            policy,
+            urls,
+            toxi,
+            seed,
+            fault_log,
+            keep_alive,
+            tabs,
+            log_dir,
+            watch,
+            stream_urls,
+        )
 
 
 async def _run_clients(
@@ -334,6 +333,8 @@ async def _run_clients(
 
     def clock() -> float:
         return loop.time() - t0
+
+    clock_offset_s = time.monotonic() - clock()  # the run's 0 on the monotonic clock
 
     if watch is not None:
         watch.planned_s = times
@@ -399,6 +400,7 @@ async def _run_clients(
                 c.job_timeout_s,
                 scenario.service.progress_events,
                 log_dir,
+                None if log_dir is None else requests_log(log_dir, policy.name),
             )
 
         async def one(index: int) -> None:
@@ -442,6 +444,8 @@ async def _run_clients(
     end = clock()
     if watch is not None:
         watch.end()
+    if pages is not None:
+        await count_page_requests(pages, clock_offset_s)
     for i, outcome in enumerate(rec.outcome):  # cut off by the run's bound
         if outcome == JobOutcome.PENDING:
             rec.end_job(i, JobOutcome.TIMED_OUT, end)
@@ -485,9 +489,9 @@ def run_real(
                 progress(f"{policy.name}: running for real (about {scaled.duration_s:g} s)")
             record_args: tuple[str, ...] = ()
             if scaled.clients.browser:  # the server serves the page, and logs requests
-                requests_log = bench.log_dir / f"requests-{policy.name}.jsonl"
-                requests_log.unlink(missing_ok=True)
-                record_args = ("--record", str(requests_log), "--lab-pages", str(PAGES_DIR))
+                log_path = requests_log(bench.log_dir, policy.name)
+                log_path.unlink(missing_ok=True)
+                record_args = ("--record", str(log_path), "--lab-pages", str(PAGES_DIR))
             urls = bench.start_server(
                 scenario.source,
                 scale,

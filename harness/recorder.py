@@ -20,7 +20,8 @@ With ``cors`` every answer carries CORS headers for a page from another origin (
 lab serves its example page from the server's own port, the API through Toxiproxy).
 A ``?lastEventId=`` query parameter is passed on as ``Last-Event-ID``.
 Only the API (``/api/``) is recorded; routes under ``/lab/`` serve the example pages
-and ``/lab/status``.
+and ``/lab/status`` (requests started, ``open``: started and not yet written, the
+monotonic time of the first).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Recorder:
         self.cors = cors
         self.out: TextIO | None = None
         self.requests = 0
+        self.written = 0
         self.first_s: float | None = None
         self.conn_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self.conn_seq = itertools.count(1)
@@ -85,7 +87,13 @@ class Recorder:
             self.out = None
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": self.requests, "first_s": self.first_s})
+        return web.json_response(
+            {
+                "requests": self.requests,
+                "open": self.requests - self.written,  # started, not yet written
+                "first_s": self.first_s,
+            }
+        )
 
     # ------------------------------------------------------------ recording
 
@@ -168,6 +176,7 @@ class Recorder:
                     record["job"] = str(json.loads(body)["id"])
 
     def _write(self, record: dict[str, Any]) -> None:
+        self.written += 1
         if self.out is not None:
             self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
 

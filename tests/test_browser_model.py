@@ -6,10 +6,13 @@ One scenario a test, six clients: in ``--mode real`` the first three are Chromiu
 (the seed's page, its EventSource left to the browser), the other three asyncio clients;
 the simulator runs all six under the preset. Outcome, create attempts and reconnects
 are compared client by client (times differ: a tab takes tenths of a second to act).
+The tabs' requests are in the run's time series like the asyncio clients' (the herd
+chart's offered load and answers), counted from the server's request log.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from harness.real import run_real
 from sim.policies.presets import preset
 from sim.scenario import load_scenario
 from sim.scenario.model import Scenario
-from sim.world.metrics import JobOutcome
+from sim.world.metrics import COUNTERS, JobOutcome
 from sim.world.run import run_policy
 
 from .conftest import REPO
@@ -56,7 +59,25 @@ def real(scenario: Scenario, out: Path) -> list[tuple[str, int, int]]:
     assert record.get("complete"), record
     rows = (out / "jobs-eventsource.csv").read_text().splitlines()[1:]
     jobs: list[dict[str, Any]] = [dict(zip(HEADER, r.split(","), strict=True)) for r in rows]
+    assert_every_request_in_the_time_series(out, jobs)
     return [(j["outcome"], int(j["attempts"]), int(j["reconnects"])) for j in jobs]
+
+
+OFFERED = ("offered_first", "offered_retry", "offered_reconnect")
+#: every counter of an attempt's answer (offered = the sum of these, bucket by bucket)
+ANSWERS = tuple(c for c in COUNTERS if c not in (*OFFERED, "completed"))
+
+
+def assert_every_request_in_the_time_series(out: Path, jobs: list[dict[str, Any]]) -> None:
+    """Every job (tab or asyncio client) offered its create attempts and its stream
+    connections (the first and one per reconnect) in the time series, and each request's
+    answer is counted in the bucket it was offered in."""
+    with (out / "timeseries-eventsource.csv").open() as f:
+        buckets = list(csv.DictReader(f))
+    offered = [sum(int(b[k]) for k in OFFERED) for b in buckets]
+    assert sum(offered) == sum(int(j["attempts"]) + 1 + int(j["reconnects"]) for j in jobs)
+    assert offered == [sum(int(b[k]) for k in ANSWERS) for b in buckets]
+    assert sum(int(b["offered_first"]) for b in buckets) == 2 * CLIENTS  # create + stream
 
 
 HEADER = [

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,20 @@ CLIENT_TIMEOUT_S = 40.0
 
 
 @contextlib.contextmanager
-def lab(out: Path, scenario: str = SCENARIO, duration_s: float = DURATION_S) -> Iterator[Any]:
+def lab(
+    out: Path,
+    scenario: str = SCENARIO,
+    duration_s: float = DURATION_S,
+    exit_code: int = 0,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Any]:
     """``herdlab lab`` as a user runs it, in its own process; yields its URLs and the
-    process; waits for it to end (bounded), and stops it by pid whatever happens."""
+    process; waits for it to end (bounded) with ``exit_code``, and stops it by pid
+    whatever happens."""
     urls_file = out.parent / f"{out.name}-urls.json"
     argv = [sys.executable, "-m", "harness.cli", "lab", scenario, "--duration", str(duration_s)]
     argv += ["--out", str(out), "--urls-file", str(urls_file), "--first-request-timeout", "60"]
+    argv += extra
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -56,7 +65,7 @@ def lab(out: Path, scenario: str = SCENARIO, duration_s: float = DURATION_S) -> 
             raise AssertionError(f"the lab did not start: {proc.communicate(timeout=30)[0]!r}")
         yield json.loads(urls_file.read_text()), proc
         output, _ = proc.communicate(timeout=duration_s + 60)
-        assert proc.returncode == 0, output
+        assert proc.returncode == exit_code, output
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -161,6 +170,57 @@ def test_python_tenacity_client_meets_503s_and_a_cut_and_keeps_its_policy(
     rules = {r.name: r for r in conformance.verify(preset("seed-default"), jobs, late_s)}
     assert rules["retry jitter"].verdict == conformance.PASS
     assert "KS D =" in rules["retry jitter"].checks[0].detail
+
+
+def run_python_client(urls: dict[str, str], jobs: int) -> list[dict[str, Any]]:
+    script = REPO / "examples" / "python" / "seed_client.py"
+    run = subprocess.run(
+        [sys.executable, str(script), *client_args(urls, "python", jobs=jobs)],
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+@pytest.mark.parametrize(("claimed", "exit_code"), [("seed-default", 0), ("grpc-default", 1)])
+def test_the_lab_holds_the_client_to_the_policy_its_scenario_expects(
+    tmp_path: Path, claimed: str, exit_code: int
+) -> None:
+    # the Python example keeps seed-default; grpc-default's first wait is 0-0.1 s, not ~1 s
+    text = Path(SCENARIO).read_text()
+    item = f"{{kind: client, conforms: {claimed}, client: python, late_slack_s: {LATE_SLACK_S}}}"
+    scenario = tmp_path / "lab.yaml"
+    scenario.write_text(text + f"  - {item}\n")
+    where = f"{scenario}:{len(text.splitlines()) + 1}"
+    out, junit = tmp_path / "lab", tmp_path / "junit.xml"
+    extra = ("--junit-xml", str(junit))
+    with lab(out, str(scenario), exit_code=exit_code, extra=extra) as (urls, _):
+        run_python_client(urls, jobs=2)
+    checks = json.loads((out / "results.json").read_text())["checks"]
+    verdicts = {v["metric"]: v for v in checks["verdicts"]}
+    assert {(v["source"], v["policy"], v["where"]) for v in verdicts.values()} == {
+        ("client", claimed, where)
+    }
+    assert {"client python: attempts", "client python: retry delays"} <= set(verdicts)
+    failed = sorted(m for m, v in verdicts.items() if v["status"] == "FAIL")
+    if exit_code == 0:
+        assert checks["status"] == "PASS" and failed == [], verdicts
+    else:
+        assert checks["status"] == "FAIL"
+        assert "client python: retry delays" in failed
+    report = (out / "report.md").read_text()
+    assert f"checks: {checks['status']}: {len(verdicts) - len(failed)} passed" in report
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == (str(len(verdicts)), str(len(failed)))
+    # verify-client says the same, in its own JUnit XML
+    junit2 = tmp_path / "verify.xml"
+    argv = ["verify-client", "--policy", claimed, "--late-slack", LATE_SLACK_S]
+    assert cli([*argv, "--junit-xml", str(junit2), str(out)]) == exit_code
+    suite2 = ET.parse(junit2).getroot().find("testsuite")
+    assert suite2 is not None and suite2.get("failures") == str(len(failed))
 
 
 def test_lab_stops_every_process_by_pid_on_sigterm_and_keeps_its_results(

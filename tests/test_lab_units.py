@@ -195,3 +195,162 @@ def test_timers_running_late_do_not_fail_the_fit_test_of_the_spread() -> None:
     assert "lateness taken off: 1" in rules["retry jitter"].checks[0].detail  # 100-199 ms
     strict = {r.name: r for r in verify(SEED, group_jobs(late)["c"], late_slack_s=0.0)}
     assert strict["retry jitter"].verdict == FAIL  # with no lateness allowed
+
+
+def test_a_tabs_requests_are_counted_as_the_asyncio_client_counts_its_own() -> None:
+    from harness.browser_clients import count_requests
+    from sim.world.metrics import Recorder
+
+    def req(client: str, kind: str, t_s: float, status: int) -> Req:
+        return Req(client, kind, "j1", None, 100.0 + t_s, 100.0 + t_s + 0.01, status)
+
+    requests = [
+        req("browser-0", "create", 0.05, 503),
+        req("browser-0", "create", 1.05, 201),
+        req("browser-0", "stream", 1.15, 200),
+        req("browser-0", "stream", 4.25, 0),  # broke before an answer
+        req("browser-0", "state", 4.3, 200),  # not an attempt: never counted
+        req("browser-1", "stream", 0.15, 503),
+        req("conn-1", "create", 0.05, 201),  # an asyncio client: counts its own
+        req("browser-2", "create", 0.05, 201),  # tab 2 is not one of this run's 2 tabs
+    ]
+    rec = Recorder(10.0, 0.1)
+    assert count_requests(rec, requests, tabs=2, clock_offset_s=100.0) == 5
+    rec.close(10.0)
+    c = rec.counters
+    nonzero = {k: {int(i): int(v[i]) for i in np.flatnonzero(v)} for k, v in c.items() if v.any()}
+    assert nonzero == {
+        "offered_first": {0: 1, 11: 1, 1: 1},
+        "offered_retry": {10: 1},
+        "offered_reconnect": {42: 1},
+        "rejected_503": {0: 1, 1: 1},
+        "accepted": {10: 1},
+        "stream_connected": {11: 1},
+        "error_reset": {42: 1},
+    }
+    assert sorted(rec.sent_s) == pytest.approx([0.05, 0.15, 1.05, 1.15, 4.25])
+
+
+LAB_SCENARIO = Path("scenarios") / "lab-503-burst-and-cut.yaml"
+
+
+def with_client_expectations(tmp_path: Path, *items: str) -> Path:
+    """The lab scenario with ``items`` appended to its ``expect:`` (its last key)."""
+    text = LAB_SCENARIO.read_text()
+    assert text.rstrip().splitlines()[-1].startswith("  - {metric:")
+    path = tmp_path / "lab.yaml"
+    path.write_text(text + "".join(f"  - {item}\n" for item in items))
+    return path
+
+
+def test_a_client_expectation_gives_one_verdict_per_rule_and_fails_a_policy_not_kept(
+    tmp_path: Path,
+) -> None:
+    from harness.conformance import check_expectation
+
+    path = with_client_expectations(
+        tmp_path, "{kind: client, conforms: seed-default}", "{kind: client, conforms: grpc-default}"
+    )
+    scenario = load_scenario(str(path))
+    assert scenario.expect and len(scenario.client_expect) == 2
+    kept, broken = scenario.client_expect
+    rng = np.random.default_rng(1)
+    clients = group_jobs([r for i in range(6) for r in seed_like_run(rng, 100.0 * i)])
+    lines = len(LAB_SCENARIO.read_text().splitlines())
+    ok = check_expectation(kept, clients, f"{path}:{kept.line}")
+    assert kept.line == lines + 1 and broken.line == lines + 2
+    assert ok.status().value == "PASS"
+    assert {v.metric for v in ok.verdicts} >= {"client c: attempts", "client c: retry jitter"}
+    assert all(v.source == "client" and v.policy == "seed-default" for v in ok.verdicts)
+    (idle,) = ok.not_checked
+    assert idle.startswith(f"{path}:{kept.line}: client c, seed-default: n/a: ")
+    assert "resume (no reconnect)" in idle
+    jitter = next(v for v in ok.verdicts if v.metric == "client c: retry jitter")
+    assert "KS D =" in jitter.note and "p = " in jitter.note  # the p-value is shown
+    bad = check_expectation(broken, clients, f"{path}:{broken.line}")
+    assert bad.status().value == "FAIL"
+    delays = next(v for v in bad.verdicts if v.metric == "client c: retry delays")
+    assert delays.status.value == "FAIL" and delays.observed == 12  # every wait
+    assert delays.bound == "0 of 12 fail" and "create retry 1 after 503" in delays.note
+    assert delays.where == f"{path}:{lines + 2}"
+
+
+def test_a_client_expectation_fails_when_its_client_was_not_recorded(tmp_path: Path) -> None:
+    from harness.conformance import check_expectation
+
+    path = with_client_expectations(tmp_path, "{kind: client, conforms: seed-default, client: x}")
+    (exp,) = load_scenario(str(path)).client_expect
+    clients = group_jobs([create(0.0, 201, job="j1")])
+    (verdict,) = check_expectation(exp, clients, "here:1").verdicts
+    assert verdict.status.value == "FAIL" and verdict.observed is None
+    assert verdict.note == "no client 'x' recorded; recorded: c"
+    (none,) = check_expectation(exp, {}, "here:1").verdicts
+    assert none.note == "no request was recorded"
+
+
+def test_a_client_expectation_is_validated_with_file_and_line(tmp_path: Path) -> None:
+    from sim.scenario.errors import ScenarioError
+
+    path = with_client_expectations(
+        tmp_path,
+        "{kind: client, conforms: sede-default}",
+        "{kind: client, conforms: seed-default, min: 1}",
+        "{kind: client, late_slack_s: 61}",
+    )
+    lines = len(LAB_SCENARIO.read_text().splitlines())
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(str(path))
+    problems = [str(p) for p in exc.value.problems]
+    n = len([*LAB_SCENARIO.read_text().split("  - {metric:")]) - 1  # figure expectations
+    assert sorted(problems) == sorted(
+        [
+            f"{path}:{lines + 2}: expect[{n + 1}].min: unknown key; allowed here: conforms,"
+            " client, late_slack_s",
+            f"{path}:{lines + 3}: expect[{n + 2}].late_slack_s: must be <= 60, got 61",
+            f"{path}:{lines + 3}: expect[{n + 2}].conforms: is required but missing",
+            f"{path}:{lines + 1}: expect[{n}].conforms: 'sede-default' is neither a policy of this"
+            " scenario nor a preset (did you mean 'seed-default'?); its policies: seed-default",
+        ]
+    )
+
+
+def test_a_simulated_run_lists_a_client_expectation_as_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = with_client_expectations(tmp_path, "{kind: client, conforms: seed-default}")
+    assert cli(["run", str(path), "--out", str(tmp_path / "out"), "--no-report"]) == 0
+    lines = len(LAB_SCENARIO.read_text().splitlines())
+    checks = json.loads((tmp_path / "out" / "results.json").read_text())["checks"]
+    assert checks["status"] == "PASS"
+    assert checks["not_checked"] == [
+        f"{path}:{lines + 1}: the client keeps seed-default: checked by herdlab lab only"
+    ]
+    assert "checked by herdlab lab only" in capsys.readouterr().out
+
+
+def test_the_schema_documents_the_client_expectation() -> None:
+    from sim.scenario.grammar import json_schema
+    from sim.scenario.schema import SCENARIO
+
+    item = json_schema(SCENARIO)["properties"]["expect"]["items"]
+    figure_kind, client_kind = item["oneOf"]
+    assert "metric" in figure_kind["required"]
+    assert client_kind["required"] == ["kind", "conforms"]
+    assert "herdlab lab" in client_kind["properties"]["conforms"]["description"]
+
+
+def test_the_lab_report_says_when_attempts_can_go_unrecorded(tmp_path: Path) -> None:
+    from harness.lab import lab_record, lab_report
+
+    text = LAB_SCENARIO.read_text().replace(
+        "faults:\n", "faults:\n  - {kind: reset, start_s: 10, end_s: 11}\n"
+    )
+    path = tmp_path / "reset.yaml"
+    path.write_text(text)
+    record = lab_record(load_scenario(str(path)), tmp_path / "none.jsonl", None, [], "duration")
+    assert record["unseen_during"] == ["reset 10-11 s p=1"]
+    assert "Not counted, during reset 10-11 s p=1: attempts whose connection was refused" in (
+        lab_report(record)
+    )
+    quiet = lab_record(load_scenario(str(LAB_SCENARIO)), tmp_path / "none.jsonl", None, [], "")
+    assert quiet["unseen_during"] == [] and "Not counted" not in lab_report(quiet)

@@ -1,13 +1,23 @@
-"""``herdlab lab SCENARIO``: the real bench and the scenario's faults for your own client."""
+"""``herdlab lab SCENARIO``: the real bench and the scenario's faults for your own client;
+exit 1 when the client breaks a policy the scenario's ``expect:`` says it keeps
+(``{kind: client, conforms: POLICY}``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.common import EXIT_CANNOT_RUN, EXIT_OK, EXIT_USAGE, report_problems, usage_error
+from harness.cli.common import (
+    EXIT_CANNOT_RUN,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    report_problems,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     from harness.lab import LabUrls
@@ -42,6 +52,11 @@ def add_parser(sub: Any) -> None:
         "--urls-file",
         metavar="FILE",
         help="also write the URLs as JSON to FILE (for scripts that start a client)",
+    )
+    p.add_argument(
+        "--junit-xml",
+        metavar="FILE",
+        help="write JUnit XML of the scenario's client expectations: one test per verdict",
     )
     p.set_defaults(func=main)
 
@@ -91,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
                 )
             )
 
+    started = time.monotonic()
     try:
         record = run_lab(scenario, out_dir, options, say, ready)
     except ProcessError as exc:
@@ -98,4 +114,11 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     print((out_dir / "report.md").read_text())
     print(f"results: {out_dir}/results.json ({record['requests']} requests recorded)")
-    return EXIT_OK
+    checks = record["checks"]
+    if args.junit_xml:
+        from reports.junit import Suite, junit_xml
+
+        suite = Suite(scenario.name, scenario.source, checks, time.monotonic() - started)
+        Path(args.junit_xml).write_text(junit_xml([suite]))
+        print(f"junit: {args.junit_xml}")
+    return EXIT_OK if checks["status"] == "PASS" else EXIT_FAILED

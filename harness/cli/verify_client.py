@@ -30,11 +30,16 @@ def add_parser(sub: Any) -> None:
         help="a wait may be this much longer than the policy's range (+5%%): timers fire"
         " late on a loaded machine (default 0.25)",
     )
+    p.add_argument(
+        "--junit-xml",
+        metavar="FILE",
+        help="also write JUnit XML: one test per rule that checked something",
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.conformance import conforms, render, verify
+    from harness.conformance import conforms, pick_client, render, rule_verdicts, verify
     from harness.lab import REQUESTS_FILE
     from harness.observed import group_jobs, load_requests
 
@@ -52,18 +57,18 @@ def main(args: argparse.Namespace) -> int:
     if not path.is_file():
         return usage_error(f"{path}: no such file; run 'herdlab lab SCENARIO --out DIR' first")
     clients = group_jobs(load_requests(path))
-    if not clients:
-        return usage_error(f"{path}: no request was recorded")
-    client = args.client
-    if client is None:
-        named = [c for c in clients if not c.startswith("conn-")]
-        if len(clients) > 1 and len(named) != 1:
-            return usage_error(
-                f"{len(clients)} clients recorded; pick one with --client: {', '.join(clients)}"
-            )
-        client = named[0] if named else next(iter(clients))
-    if client not in clients:
-        return usage_error(f"no client {client!r} recorded; recorded: {', '.join(clients)}")
+    client, why = pick_client(clients, args.client)
+    if not client:
+        hint = "; pick one with --client" if args.client is None and len(clients) > 1 else ""
+        return usage_error(f"{path}: {why}{hint}")
     rules = verify(policy, clients[client], args.late_slack)
     render(rules, f"client {client} against policy {policy.name}", print)
+    if args.junit_xml:
+        from reports.junit import Suite, junit_xml
+        from sim.decide.expect import checks_record
+
+        evaluation = rule_verdicts(rules, policy.name, client, str(path))
+        suite = Suite("verify-client", str(path), checks_record(evaluation, False), 0.0)
+        Path(args.junit_xml).write_text(junit_xml([suite]))
+        print(f"junit: {args.junit_xml}")
     return EXIT_OK if conforms(rules) else EXIT_FAILED

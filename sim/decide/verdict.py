@@ -63,7 +63,8 @@ class Verdict:
     """One checked claim: which figure of which policy, against what, and the answer.
 
     ``source`` says what made it: ``expect`` (a scenario's expectation), ``baseline``
-    (a comparison with an earlier run) or ``fidelity`` (sim against real). ``where`` points
+    (a comparison with an earlier run), ``fidelity`` (sim against real) or ``client``
+    (one rule of a lab client's conformance to a policy, ``harness/conformance.py``). ``where`` points
     at what a user would edit (``FILE:LINE`` of the expectation), when there is one.
     """
 

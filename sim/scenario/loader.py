@@ -523,12 +523,44 @@ class _Builder:
         they loaded: ``names``) and the figures its service kind measures (``kind``)."""
         out = []
         for i, e in enumerate(items):
-            if not complete(e):
+            if not complete(e) or e["kind"] != "figure":
                 continue
             path = f"expect[{i}]"
             exp = self.expectation(e, path, names, kind)
             if exp is not None:
                 out.append(exp)
+        return tuple(out)
+
+    def client_expectations(
+        self, items: list[Any], policies: tuple[Policy, ...] | None
+    ) -> tuple[m.ClientExpectation, ...]:
+        """Every complete ``kind: client`` item of ``expect``: the policy it names is one
+        of the scenario's (when they loaded: ``policies``) or a preset."""
+        out = []
+        for i, e in enumerate(items):
+            if not complete(e) or e["kind"] != "client":
+                continue
+            path = f"expect[{i}]"
+            name = e["conforms"]
+            mine = {p.name: p for p in policies or ()}
+            if name in mine:
+                pol = mine[name]
+            elif name in PRESETS:
+                pol = preset(name)
+            else:
+                if policies is not None:
+                    known = [*mine, *(n for n in PRESETS if n not in mine)]
+                    self.problem(
+                        f"{path}.conforms",
+                        f"{name!r} is neither a policy of this scenario nor a preset"
+                        f"{did_you_mean(name, known)}; its policies: {', '.join(mine)}",
+                    )
+                continue
+            out.append(
+                m.ClientExpectation(
+                    pol, e.get("client"), e["late_slack_s"], self.checker.line_of(path)
+                )
+            )
         return tuple(out)
 
     def expectation(
@@ -727,6 +759,7 @@ def build_scenario(v: dict[str, Any], checker: Checker, path: Path, raw: bytes) 
     names = [p.name for p in policies] if complete(raw_policies) else None
     kind = v["service"]["kind"] if complete(v["service"]) else None
     expect = b.expectations(raw_expect, names, kind)
+    client_expect = b.client_expectations(raw_expect, policies if names is not None else None)
     tolerances = b.tolerances(v["tolerances"]) if complete(v["tolerances"]) else {}
     objective = (
         b.objective(v["objective"], kind)
@@ -749,6 +782,7 @@ def build_scenario(v: dict[str, Any], checker: Checker, path: Path, raw: bytes) 
         faults=tuple(faults),
         policies=policies,
         expect=expect,
+        client_expect=client_expect,
         tolerances=tolerances,
         source=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),

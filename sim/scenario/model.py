@@ -271,6 +271,28 @@ class Expectation:
         return f"<= {self.max:g}"
 
 
+#: how much longer than a policy's range a client's wait may be (timers fire late on a
+#: loaded machine): the default of ``herdlab verify-client --late-slack`` and of a
+#: ``kind: client`` expectation's ``late_slack_s``
+DEFAULT_LATE_SLACK_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ClientExpectation:
+    """``kind: client``: the client ``herdlab lab`` recorded (``client``, or the one that
+    named itself when None) keeps ``policy`` (a policy of the scenario), every rule of
+    ``herdlab verify-client``. ``line`` is where it stands in the file."""
+
+    policy: Policy
+    client: str | None
+    late_slack_s: float
+    line: int
+
+    def describe(self) -> str:
+        who = "the client" if self.client is None else f"client {self.client}"
+        return f"{who} keeps {self.policy.name}"
+
+
 @dataclass(frozen=True, slots=True)
 class Tolerance:
     """How much worse than a baseline a figure may get: ``amount`` in the figure's unit,
@@ -338,6 +360,7 @@ class Scenario:
     fidelity: Fidelity = Fidelity()  # tolerances of sim against real
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key in the file (``clients.count`` -> 4), for messages."""
+    client_expect: tuple[ClientExpectation, ...] = ()  # checked by herdlab lab only
 
     def policy(self, name: str) -> Policy:
         for p in self.policies:

@@ -21,7 +21,7 @@ from sim.scenario.grammar import (
     String,
     Tagged,
 )
-from sim.scenario.model import FaultKind, Fidelity
+from sim.scenario.model import DEFAULT_LATE_SLACK_S, FaultKind, Fidelity
 
 # Bounds the model can honour. Each is far past any real scenario and short of where
 # the model breaks (a float overflows, a list cannot be allocated, a loop never ends);
@@ -358,7 +358,7 @@ POLICY_RECORD = Record(
 
 POLICY = NameOrRecord(String(tuple(PRESETS)), POLICY_RECORD, doc="a preset name or a policy")
 
-EXPECT = Record(
+EXPECT_FIGURE = Record(
     {
         "metric": Field(String(METRICS), required=True, doc="a summary figure, dotted name"),
         "policy": Field(
@@ -386,6 +386,37 @@ EXPECT = Record(
     },
     doc="a claim the run must bear out: a bound, or a comparison with another policy",
 )
+
+EXPECT_CLIENT = Record(
+    {
+        "conforms": Field(
+            String(max_length=100),
+            required=True,
+            doc="herdlab lab: the recorded client keeps this policy (a policy of this"
+            " scenario or a preset), rule by rule as herdlab verify-client checks it",
+        ),
+        "client": Field(
+            String(max_length=200),
+            doc="the recorded client's id (X-Herdlab-Client); default: the one client"
+            " that named itself",
+        ),
+        "late_slack_s": Field(
+            Number(minimum=0, maximum=60),
+            default=DEFAULT_LATE_SLACK_S,
+            doc="a wait may be this much longer than the policy's range (+5%): timers"
+            " fire late on a loaded machine",
+        ),
+    },
+    doc="a claim about the client under test in herdlab lab (not checked by run or check)",
+)
+
+EXPECT = Tagged(
+    {"figure": EXPECT_FIGURE, "client": EXPECT_CLIENT},
+    default_tag="figure",
+    doc="kind figure (the default): a bound on a summary figure, or a comparison with"
+    " another policy; kind client: the lab's client keeps a policy",
+)
+
 
 TOLERANCES = Record(
     {name: Field(Amount()) for name in METRICS},
@@ -491,9 +522,7 @@ OBJECTIVE = Record(
 )
 
 _FIDELITY_DEFAULTS = Fidelity()
-_RELATIVE = Number(
-    minimum=0, maximum=100, doc="relative to the simulated value: 0.15 = within 15%"
-)
+_RELATIVE = Number(minimum=0, maximum=100, doc="relative to the simulated value: 0.15 = within 15%")
 FIDELITY = Record(
     {
         "success_rate_pp": Field(
