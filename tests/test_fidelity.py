@@ -141,7 +141,7 @@ def test_keep_alive_with_partial_toxicity_cannot_match_by_construction(tmp_path:
 def test_fidelity_block_is_validated_with_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        (SCENARIOS / "job-timeout.yaml").read_text()
+        (SCENARIOS / "retry-storm-metastable.yaml").read_text()
         + "fidelity:\n  success_rate_p: 3\n  recovery: -0.1\n"
     )
     result = herdlab("validate", str(bad))
@@ -156,11 +156,14 @@ def test_fidelity_block_is_validated_with_file_and_line(tmp_path: Path) -> None:
     assert any("fidelity.recovery: must be >= 0" in line for line in lines)
     good = tmp_path / "good.yaml"
     good.write_text(
-        (SCENARIOS / "job-timeout.yaml").read_text() + "fidelity: {completion_p50: 0.3}\n"
+        (SCENARIOS / "retry-storm-metastable.yaml").read_text()
+        + "fidelity: {completion_p50: 0.3}\n"
     )
     s = load_scenario(good)
     assert s.fidelity == Fidelity(completion_p50=0.3)
-    assert load_scenario(SCENARIOS / "job-timeout.yaml").fidelity == Fidelity()
+    assert load_scenario(SCENARIOS / "retry-storm-metastable.yaml").fidelity == Fidelity()
+    # the scale the fidelity suite runs a story at
+    assert load_scenario(SCENARIOS / "sse-drop-reconnect.yaml").fidelity.scale == 0.2
 
 
 def test_the_simulator_and_the_server_scale_one_way() -> None:
