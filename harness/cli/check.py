@@ -132,11 +132,26 @@ def find_scenarios(
     return chosen, skipped, problems
 
 
+def load_found(
+    paths: list[str], key: str = "expect"
+) -> tuple[list[Scenario], list[Path], list[Problem]]:
+    """:func:`find_scenarios`, each file found loaded: (scenarios, skipped, problems)."""
+    from sim.scenario.errors import ScenarioError
+    from sim.scenario.loader import load_scenario
+
+    files, skipped, problems = find_scenarios(paths, key)
+    scenarios: list[Scenario] = []
+    for f in files:
+        try:
+            scenarios.append(load_scenario(f))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    return scenarios, skipped, problems
+
+
 def main(args: argparse.Namespace) -> int:
     from sim.decide.checks import BaselineError, open_baseline, parse_tolerances
     from sim.decide.figures import UnknownFigure
-    from sim.scenario.errors import ScenarioError
-    from sim.scenario.loader import load_scenario
 
     if args.replications < 1:
         return usage_error("--replications must be >= 1")
@@ -150,24 +165,15 @@ def main(args: argparse.Namespace) -> int:
         tolerances = parse_tolerances(args.tolerance or [])
     except (ValueError, UnknownFigure) as exc:
         return usage_error(str(exc))
-    files, skipped, problems = find_scenarios(args.paths or ["scenarios"])
-    scenarios: list[Scenario] = []
-    for f in files:
-        try:
-            scenarios.append(load_scenario(f))
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
+    scenarios, skipped, problems = load_found(args.paths or ["scenarios"])
     if problems:
         report_problems(problems)
         return EXIT_USAGE
     checked = [s for s in scenarios if s.expect or args.baseline]
     skipped += [Path(s.source) for s in scenarios if s not in checked]
-    if not checked:
-        where = " ".join(args.paths or ["scenarios"])
-        return usage_error(f"no scenario with expectations in {where}")
-    clash = _name_clash(checked)
-    if clash:
-        return usage_error(clash)
+    refused = _refusal(checked, args.paths, "expectations")
+    if refused:
+        return usage_error(refused)
     baselines: dict[str, Any] = {}
     missing: list[str] = []
     if args.baseline:
@@ -184,9 +190,11 @@ def main(args: argparse.Namespace) -> int:
     return _run(args, checked, skipped, baselines, missing, tolerances)
 
 
-def _name_clash(scenarios: list[Scenario]) -> str:
-    """Why two scenarios cannot be checked together (their results would share a
-    folder), or ''."""
+def _refusal(scenarios: list[Scenario], paths: list[str], what: str) -> str:
+    """Why ``scenarios`` cannot be checked: none found (with ``what``), or two whose
+    results would share a folder; '' when they can."""
+    if not scenarios:
+        return f"no scenario with {what} in {' '.join(paths or ['scenarios'])}"
     seen: dict[str, str] = {}
     for s in scenarios:
         if s.name in seen:
@@ -300,8 +308,6 @@ def _run(
 def _main_both(args: argparse.Namespace) -> int:
     """The fidelity suite: find, load and check every scenario before anything runs."""
     from harness.faults import check_realizable
-    from sim.scenario.errors import ScenarioError
-    from sim.scenario.loader import load_scenario
     from sim.scenario.scale import scale_scenario
 
     for flag, given in (
@@ -314,24 +320,15 @@ def _main_both(args: argparse.Namespace) -> int:
             return usage_error(f"{flag} applies to --mode sim only")
     if args.scale is not None and not 0 < args.scale <= 1:
         return usage_error("--scale must be in (0, 1]")
-    files, skipped, problems = find_scenarios(args.paths or ["scenarios"], key="fidelity")
-    scenarios: list[Scenario] = []
-    for f in files:
-        try:
-            scenarios.append(load_scenario(f))
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
+    scenarios, skipped, problems = load_found(args.paths or ["scenarios"], key="fidelity")
     for s in scenarios:  # every one must run for real, before the first one starts
         problems += check_realizable(scale_scenario(s, _scale_of(args, s)))
     if problems:
         report_problems(problems)
         return EXIT_USAGE
-    if not scenarios:
-        where = " ".join(args.paths or ["scenarios"])
-        return usage_error(f"no scenario with a fidelity: block in {where}")
-    clash = _name_clash(scenarios)
-    if clash:
-        return usage_error(clash)
+    refused = _refusal(scenarios, args.paths, "a fidelity: block")
+    if refused:
+        return usage_error(refused)
     return _run_both(args, scenarios, skipped)
 
 
