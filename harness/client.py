@@ -86,6 +86,9 @@ class ClientContext:
     #: per job index, the service time the simulator gives that client (None: the
     #: server draws its own)
     service_times_s: Sequence[float] | None = None
+    #: the base URL each new stream connection goes through, when stream cuts route
+    #: them (``harness.faults.StreamRouter.url``); None: always ``stream_url``
+    route_stream: Callable[[], str] | None = None
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         return self.shared_state if self.shared else self.policy.retry.new_state()
@@ -220,7 +223,8 @@ async def _read_stream(
     timeout = aiohttp.ClientTimeout(
         total=None, connect=ctx.request_timeout_s, sock_read=STREAM_IDLE_S
     )
-    url = f"{ctx.stream_url}/api/ai/jobs/{job_id}/stream"
+    base = ctx.route_stream() if ctx.route_stream is not None else ctx.stream_url
+    url = f"{base}/api/ai/jobs/{job_id}/stream"
     async with ctx.session.get(url, headers=headers, timeout=timeout) as r:
         if r.status != 200 or r.content_type != "text/event-stream":
             raise _StatusError(r.status, parse_retry_after(r.headers.get("Retry-After")))

@@ -7,9 +7,11 @@ be made for real is refused before anything starts, never skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from sim.distributions import Constant, FoldedNormal, Uniform
 from sim.scenario.errors import Problem
@@ -36,9 +38,9 @@ MECHANISMS = {
     FaultKind.RESET: "Toxiproxy reset_peer toxic (timeout 0), toxicity = probability",
     FaultKind.REFUSE: "the clients' proxies disabled (probability 1 only)",
     FaultKind.PARTITION: "Toxiproxy timeout toxic both ways",
-    FaultKind.STREAM_DROP: "new stream connections move to a fresh proxy at the cut; the"
-    " proxies open streams came through are disabled (fraction 1) or get a limit_data toxic"
-    " (bytes 0) for 1.3 s, toxicity = fraction",
+    FaultKind.STREAM_DROP: "each stream connection of herdlab's clients goes through the"
+    " proxy of the first later cut that hits it (a seeded draw per connection and cut,"
+    " p = fraction); at a cut that proxy is disabled: its streams close at one instant",
     FaultKind.STORE_OUTAGE: "the server's Redis proxy disabled",
     FaultKind.CAPACITY_DROP: "the server's admin capacity limit",
     FaultKind.ERRORS: "the server's admin error injection (status, probability)",
@@ -53,8 +55,9 @@ class Action:
     label: str
     toxi: Callable[[Any], None] | None = None  # called with the Toxi wrapper
     admin: dict[str, Any] | None = None  # POSTed to /admin/faults
-    #: new stream connections go through this proxy from now on (before ``toxi`` runs)
-    route_streams: str | None = None
+    #: stream cut number ``cut`` happens: from now on new stream connections draw their
+    #: fate among the later cuts only (told to the router before ``toxi`` runs)
+    cut: int | None = None
 
 
 def cut_times(faults: tuple[Fault, ...]) -> list[tuple[float, int, Fault]]:
@@ -73,16 +76,50 @@ def cut_times(faults: tuple[Fault, ...]) -> list[tuple[float, int, Fault]]:
 
 
 def cut_proxies(faults: tuple[Fault, ...]) -> list[str]:
-    """One spare streams proxy per stream cut, in the order of the cuts.
+    """The streams proxies of herdlab's own clients when ``faults`` cut streams: one per
+    cut (``streams_N``: the connections cut N is the first to hit), then one for the
+    connections no later cut hits (``streams_uncut``); none without cuts.
 
-    A cut in the model hits the streams open at that instant. For real, a share of
-    streams is cut by a toxic that must stay on past a heartbeat (1.3 s) so that every
-    open stream sees a byte, and a stream connected within that window (a quick
-    reconnect, a new job's stream) would be cut too, which the model never does; and
-    every stream is cut by disabling a proxy, which would refuse new streams as well.
-    So at each cut new stream connections move to a proxy of their own, and the cut acts
-    only on the proxies the open streams came through."""
-    return [f"{STREAMS_PROXY}_{n}" for n in range(len(cut_times(faults)))]
+    A cut in the model hits each stream open at that instant with probability
+    ``fraction``, all at once. For real, each stream connection draws, when it opens,
+    which later cut hits it first (:class:`StreamRouter`) and goes through that cut's
+    proxy; the cut disables the proxy, closing every stream on it at one instant, and
+    no connection opened after the cut can be hit by it, as in the model."""
+    n = len(cut_times(faults))
+    return [f"{STREAMS_PROXY}_{i}" for i in range(n)] + ([UNCUT_PROXY] if n else [])
+
+
+UNCUT_PROXY = f"{STREAMS_PROXY}_uncut"
+
+
+class StreamRouter:
+    """Which proxy a herdlab client's stream connection goes through (see
+    :func:`cut_proxies`): per connection, one seeded draw per cut still to come, each
+    hitting with the cut's ``fraction``, the first hit naming the proxy.
+
+    Given that a stream is open at cut N, it is cut there with probability ``fraction``
+    whatever happened at earlier cuts, as the model draws per cut and open stream."""
+
+    def __init__(
+        self, faults: tuple[Fault, ...], urls: Sequence[str], rng: np.random.Generator
+    ) -> None:
+        self.fractions = [f.fraction for _, _, f in cut_times(faults)]
+        if len(urls) != len(self.fractions) + 1:
+            raise ValueError(f"{len(self.fractions)} cuts need {len(self.fractions) + 1} urls")
+        self.urls = list(urls)
+        self.rng = rng
+        self.done = 0  # cuts that have happened
+
+    def url(self) -> str:
+        """The base URL of the proxy a stream connection opened now goes through."""
+        for n in range(self.done, len(self.fractions)):
+            if self.fractions[n] >= 1.0 or self.rng.random() < self.fractions[n]:
+                return self.urls[n]
+        return self.urls[-1]
+
+    def cut(self, n: int) -> None:
+        """Cut ``n`` happened: no connection opened from now on is hit by it."""
+        self.done = max(self.done, n + 1)
 
 
 def client_proxies(faults: tuple[Fault, ...]) -> tuple[str, ...]:
@@ -169,7 +206,7 @@ def plan(faults: tuple[Fault, ...], routed: bool = True) -> list[Action]:
     new stream connections can be moved to a spare proxy at a cut (herdlab's own clients);
     an external client (the lab's) always connects through the one streams proxy."""
     actions: list[Action] = _stream_cuts(faults, routed)
-    proxies = client_proxies(faults)
+    proxies = client_proxies(faults) if routed else CLIENT_PROXIES
     for i, f in enumerate(faults):
         name = f"f{i}"
         on: Action
@@ -257,50 +294,45 @@ def _toxic_pair(f: Fault, name: str, proxies: tuple[str, ...]) -> tuple[Action, 
 
 
 def _stream_cuts(faults: tuple[Fault, ...], routed: bool = True) -> list[Action]:
-    """A cut acts on the proxies the open streams came through, and new stream
-    connections move to a fresh proxy at the cut (:func:`cut_proxies`), so only streams
-    open at the cut are cut, as in the model.
+    """Each cut, for herdlab's own clients (``routed``): the proxy of the streams it is
+    the first to hit is disabled (:func:`cut_proxies`), closing them at one instant, and
+    re-enabled 1.3 s later (no new connection is routed to it any more).
 
-    Every stream (fraction 1): those proxies are disabled, which closes their
-    connections at once, as the model cuts them at one instant. A share: Toxiproxy
-    can pick connections only through a toxic's toxicity, and a toxic acts on a
-    connection's next byte, so limit_data (bytes 0) stays on 1.3 s, past a heartbeat
-    (1 s): each picked stream is cut within a second of the instant.
-
-    Not ``routed`` (an external client that always connects through the streams proxy):
-    disabling it would refuse reconnects for the cut's 1.3 s, unseen by the server, so
-    the cut is the limit_data toxic at any fraction: a stream open at the cut, or opened
-    within 1.3 s of it, is cut on its next byte, and the server records each."""
+    The one streams proxy serves whoever cannot be routed: browser tabs (their page has
+    one streams URL) and the lab's external client (not ``routed``). A cut of every
+    stream disables it too when ``routed`` (a tab reconnects after its 3 s); a share,
+    or any cut for the lab (disabling would refuse reconnects unseen by the server), is
+    a limit_data (bytes 0) toxic with toxicity = fraction on it for 1.3 s, past a
+    heartbeat (1 s): each picked stream is cut at its next byte, within a second of the
+    instant, and a stream opened within the 1.3 s may be picked too."""
     actions = []
     spares = cut_proxies(faults) if routed else []
     for n, (t, i, f) in enumerate(cut_times(faults)):
         toxic = f"f{i}_cut{n}"
-        hit = (STREAMS_PROXY, *spares[:n])
         disable = routed and f.fraction >= 1.0
+        own = spares[n] if routed else None
 
         def add(
-            tx: Any,
-            toxic: str = toxic,
-            hit: tuple[str, ...] = hit,
-            p: float = f.fraction,
-            disable: bool = disable,
-        ) -> None:
-            for proxy in hit:
-                if disable:
-                    tx.set_enabled(proxy, False)
-                else:
-                    tx.add_toxic(proxy, toxic, "limit_data", {"bytes": 0}, "downstream", p)
+            tx: Any, toxic: str = toxic, p: float = f.fraction, disable: bool = disable,
+            own: str | None = own,
+        ) -> None:  # fmt: skip
+            if own is not None:
+                tx.set_enabled(own, False)
+            if disable:
+                tx.set_enabled(STREAMS_PROXY, False)
+            else:
+                tx.add_toxic(STREAMS_PROXY, toxic, "limit_data", {"bytes": 0}, "downstream", p)
 
         def remove(
-            tx: Any, toxic: str = toxic, hit: tuple[str, ...] = hit, disable: bool = disable
+            tx: Any, toxic: str = toxic, disable: bool = disable, own: str | None = own
         ) -> None:
-            for proxy in hit:
-                if disable:
-                    tx.set_enabled(proxy, True)  # nothing goes through it any more; tidy
-                else:
-                    tx.remove_toxic(proxy, toxic)
+            if own is not None:
+                tx.set_enabled(own, True)
+            if disable:
+                tx.set_enabled(STREAMS_PROXY, True)
+            else:
+                tx.remove_toxic(STREAMS_PROXY, toxic)
 
-        route = spares[n] if routed else None
-        actions.append(Action(t, f"{toxic} on", toxi=add, route_streams=route))
+        actions.append(Action(t, f"{toxic} on", toxi=add, cut=n if routed else None))
         actions.append(Action(t + STREAM_CUT_S, f"{toxic} off", toxi=remove))
     return actions

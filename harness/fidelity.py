@@ -41,11 +41,13 @@ def construction_notes(scenario: Scenario, keep_alive: bool) -> dict[str, str]:
     if scenario.service.autoscale is not None:
         for name in _ALL:
             notes[name] = "the real job server does not autoscale: it keeps its initial instances"
+    # (a share of streams cut is no toxic for herdlab's clients: each stream connection
+    # is routed to the proxy of the cut that hits it, pooled or not; harness.faults)
     partial = [
         f
         for f in scenario.faults
         if f.kind in (FaultKind.LOSS, FaultKind.RESET) and f.probability < 1.0
-    ] + [f for f in scenario.faults if f.kind is FaultKind.STREAM_DROP and f.fraction < 1.0]
+    ]
     if keep_alive and partial:
         for name in _ALL:
             notes.setdefault(

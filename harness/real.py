@@ -42,6 +42,7 @@ from harness.faults import (
     JOBS_PROXY,
     REDIS_PROXY,
     STREAMS_PROXY,
+    StreamRouter,
     cut_proxies,
     plan,
 )
@@ -133,8 +134,8 @@ class RealBench:
     ) -> tuple[str, str, str]:
         """(Re)start the job server; returns the API, stream and admin base URLs.
 
-        ``stream_spares`` are the spare streams proxies stream cuts move new connections
-        to (``harness.faults.cut_proxies``); ``self.stream_urls`` has every streams
+        ``stream_spares`` are the streams proxies stream cuts route herdlab's clients
+        through (``harness.faults.cut_proxies``); ``self.stream_urls`` has every streams
         proxy's URL by name. With ``network_latency`` (the scenario's
         ``network.latency``), every client proxy delays each chunk each way by it, as
         the model delays every message. ``extra_args`` go to ``herdlab serve`` (the
@@ -188,7 +189,7 @@ async def play_faults(
     clock: Callable[[], float],
     log: list[str],
     watch: Watch | None = None,
-    route: Callable[[str], None] | None = None,
+    on_cut: Callable[[int], None] | None = None,
 ) -> None:
     async def switch(action: Any) -> None:
         if action.toxi is not None:
@@ -209,8 +210,8 @@ async def play_faults(
         if wait > 0:
             await asyncio.sleep(wait)
         for action in due:
-            if action.route_streams is not None and route is not None:
-                route(action.route_streams)
+            if action.cut is not None and on_cut is not None:
+                on_cut(action.cut)
         await asyncio.gather(*(switch(a) for a in due))
 
 
@@ -268,8 +269,8 @@ async def run_policy_real(
 
     ``watch`` (harness/watch.py), when given, measures the run itself: the clients'
     sleeps go through it, and it hears of every arrival and fault switch.
-    ``stream_urls`` (``RealBench.stream_urls``) lets a stream cut move new stream
-    connections to a fresh proxy."""
+    ``stream_urls`` (``RealBench.stream_urls``) are the proxies stream cuts route the
+    clients' stream connections through (:class:`harness.faults.StreamRouter`)."""
 
     c = scenario.clients
     async with contextlib.AsyncExitStack() as stack:
@@ -361,9 +362,14 @@ async def _run_clients(
             service_times_s=service_times_s,
         )
 
-        def route_streams(proxy: str) -> None:
-            assert stream_urls is not None
-            ctx.stream_url = stream_urls[proxy]
+        router = None
+        spares = cut_proxies(scenario.faults)
+        if spares and stream_urls is not None:
+            # each stream connection's cut is drawn when it opens (the faults' stream)
+            router = StreamRouter(
+                scenario.faults, [stream_urls[name] for name in spares], streams.faults
+            )
+            ctx.route_stream = router.url
 
         background = [
             asyncio.create_task(
@@ -375,7 +381,7 @@ async def _run_clients(
                     clock,
                     fault_log,
                     watch,
-                    route=None if stream_urls is None else route_streams,
+                    on_cut=None if router is None else router.cut,
                 )
             ),
             asyncio.create_task(

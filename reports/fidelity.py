@@ -9,6 +9,7 @@ two results directories it names (``sim/``, ``real/``).
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,33 +42,56 @@ def _status(row: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ terminal
 
 
+def _cells(r: dict[str, Any]) -> list[str]:
+    return [r["policy"], r["metric"], _fmt(r["sim"]), _fmt(r["real"]), r["tolerance"], _status(r)]
+
+
+def _aligned(rows: list[list[str]], left: int) -> list[str]:
+    """Fixed-width lines: the first ``left`` columns left-aligned, the rest right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _notes(fid: dict[str, Any], prefix: str = "") -> list[str]:
+    lines = []
+    for name, reason in sorted(fid.get("by_construction", {}).items()):
+        lines.append(f"  {prefix}n/a {name}: cannot match by construction: {reason}")
+    if fid.get("degraded_policies"):
+        lines.append(
+            f"  {prefix}{MARK_DEGRADED} from a degraded real run (the harness missed its"
+            f" schedule): {', '.join(fid['degraded_policies'])}"
+        )
+    return lines
+
+
 def fidelity_table(record: dict[str, Any]) -> str:
     """The fidelity rows as a fixed-width table, with the notes under it."""
     fid = record.get("fidelity")
     if not fid:
         return ""
     rows = [["policy", "figure", "sim", "real", "tolerance", "status"]]
-    for r in fid["rows"]:
-        rows.append(
-            [r["policy"], r["metric"], _fmt(r["sim"]), _fmt(r["real"]), r["tolerance"], _status(r)]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i < 2 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.append(f"fidelity: {fid['status']}")
-    for name, reason in sorted(fid.get("by_construction", {}).items()):
-        lines.append(f"  n/a {name}: cannot match by construction: {reason}")
-    if fid.get("degraded_policies"):
-        lines.append(
-            f"  {MARK_DEGRADED} from a degraded real run (the harness missed its schedule):"
-            f" {', '.join(fid['degraded_policies'])}"
-        )
-    return "\n".join(lines)
+    rows += [_cells(r) for r in fid["rows"]]
+    return "\n".join([*_aligned(rows, 2), f"fidelity: {fid['status']}", *_notes(fid)])
+
+
+def fidelity_suite_table(records: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """One fidelity table over several scenarios' ``--mode both`` records (scenario
+    name, record), a scenario column first, each scenario's notes under it."""
+    rows = [["scenario", "policy", "figure", "sim", "real", "tolerance", "status"]]
+    notes = []
+    for name, record in records:
+        fid = record.get("fidelity")
+        if not fid:
+            continue
+        rows += [[name, *_cells(r)] for r in fid["rows"]]
+        notes += _notes(fid, f"{name}: ")
+    return "\n".join([*_aligned(rows, 3), *notes])
 
 
 def self_check_lines(record: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """JUnit XML of checked runs, for CI systems that show test results.
 
 One ``<testsuite>`` per scenario, one ``<testcase>`` per verdict: ``classname`` is the
-scenario (``SCENARIO.baseline`` for the baseline comparison) and ``name`` is
+scenario (``SCENARIO.baseline`` for the baseline comparison, ``SCENARIO.fidelity`` for
+the fidelity rows) and ``name`` is
 ``policy::metric``, so the full id reads ``scenario::policy::metric`` as in pytest. A
 failed (or, unless accepted, inconclusive) verdict is a ``<failure>`` whose message has the
 bound, the observed value and its CI. Written with the standard library's ElementTree.
@@ -27,6 +28,11 @@ class Suite:
     checks: Mapping[str, Any]
     time_s: float
     error: str = ""  # the scenario could not be run: why
+
+
+#: verdicts other than expectations go to a class of their own: SCENARIO.baseline, and
+#: SCENARIO.fidelity for the fidelity rows of ``herdlab check --mode both``
+_CLASS_SUFFIX = {"baseline": ".baseline", "fidelity": ".fidelity"}
 
 
 def case_names(verdicts: Sequence[Verdict]) -> list[str]:
@@ -61,7 +67,7 @@ def junit_xml(suites: Sequence[Suite]) -> str:
             ET.SubElement(case, "error", message=suite.error).text = suite.error
             errors += 1
         for v, name in zip(verdicts, case_names(verdicts), strict=True):
-            classname = suite.scenario + (".baseline" if v.source == "baseline" else "")
+            classname = suite.scenario + _CLASS_SUFFIX.get(v.source, "")
             attrs = {"classname": classname, "name": name, "time": "0"}
             if v.source != "baseline" and ":" in v.where:
                 attrs["file"], attrs["line"] = v.where.rsplit(":", 1)

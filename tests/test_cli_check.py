@@ -225,3 +225,46 @@ def test_check_finds_scenarios_with_expectations_once_each(tmp_path: Path) -> No
     assert chosen == [good, folder / "nested" / "deep.yml"]
     assert skipped == [plain]
     assert [p.message for p in problems] == ["no such file or folder"]
+
+
+def test_a_file_nested_too_deep_is_skipped_not_a_traceback(tmp_path: Path) -> None:
+    from harness.cli.check import find_scenarios
+
+    folder = tmp_path / "s"
+    good = _write(folder, BURST, "good.yaml")
+    deep = _write(folder, "expect: " + "[" * 2000 + "]" * 2000 + "\n", "deep.yaml")
+    chosen, skipped, problems = find_scenarios([str(folder)])
+    assert (chosen, skipped, problems) == ([good], [deep], [])
+    result = herdlab("check", str(folder), "--out", str(tmp_path / "out"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"skipped (no expectations): {deep}" in result.stdout
+    # named on the command line it is loaded, and its problem named
+    named = herdlab("check", str(deep), "--out", str(tmp_path / "out"))
+    assert named.returncode == 2 and "Traceback" not in named.stderr
+    assert str(deep) in named.stderr
+
+
+def test_the_fidelity_suite_is_the_scenarios_with_a_fidelity_block(tmp_path: Path) -> None:
+    from harness.cli.check import find_scenarios
+
+    chosen, _, _ = find_scenarios([str(SCENARIOS)], key="fidelity")
+    assert sorted(p.stem for p in chosen) == [
+        "cloud-run-503-burst",
+        "job-timeout",
+        "sse-drop-reconnect",
+        "store-degradation",
+        "thundering-herd",
+    ]
+    folder = tmp_path / "s"
+    _write(folder, BURST)  # expectations, no fidelity: block
+    nothing = herdlab("check", "--mode", "both", str(folder), "--out", str(tmp_path / "o"))
+    assert nothing.returncode == 2
+    assert "no scenario with a fidelity: block" in nothing.stderr
+    both = ["--mode", "both"]
+    for flags in ([*both, "--replications", "2"], ["--scale", "0.5"], [*both, "--scale", "0"],
+                  [*both, "--jobs", "2"]):  # fmt: skip
+        refused = herdlab("check", *flags, str(folder), "--out", str(tmp_path / "o"))
+        assert refused.returncode == 2, flags
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "o").exists()

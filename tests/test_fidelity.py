@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.fidelity import construction_notes
@@ -136,12 +137,15 @@ def test_keep_alive_with_partial_toxicity_cannot_match_by_construction(tmp_path:
     assert construction_notes(s, keep_alive=False) == {}
     notes = construction_notes(s, keep_alive=True)
     assert "pooled connections" in notes["success_rate"]
+    # a share of streams cut is routed per connection, not a toxic: comparable either way
+    cut = load_scenario(SCENARIOS / "sse-drop-reconnect.yaml")
+    assert construction_notes(cut, keep_alive=True) == {}
 
 
 def test_fidelity_block_is_validated_with_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        (SCENARIOS / "job-timeout.yaml").read_text()
+        (SCENARIOS / "retry-storm-metastable.yaml").read_text()
         + "fidelity:\n  success_rate_p: 3\n  recovery: -0.1\n"
     )
     result = herdlab("validate", str(bad))
@@ -156,11 +160,14 @@ def test_fidelity_block_is_validated_with_file_and_line(tmp_path: Path) -> None:
     assert any("fidelity.recovery: must be >= 0" in line for line in lines)
     good = tmp_path / "good.yaml"
     good.write_text(
-        (SCENARIOS / "job-timeout.yaml").read_text() + "fidelity: {completion_p50: 0.3}\n"
+        (SCENARIOS / "retry-storm-metastable.yaml").read_text()
+        + "fidelity: {completion_p50: 0.3}\n"
     )
     s = load_scenario(good)
     assert s.fidelity == Fidelity(completion_p50=0.3)
-    assert load_scenario(SCENARIOS / "job-timeout.yaml").fidelity == Fidelity()
+    assert load_scenario(SCENARIOS / "retry-storm-metastable.yaml").fidelity == Fidelity()
+    # the scale the fidelity suite runs a story at
+    assert load_scenario(SCENARIOS / "sse-drop-reconnect.yaml").fidelity.scale == 0.2
 
 
 def test_the_simulator_and_the_server_scale_one_way() -> None:
@@ -296,8 +303,10 @@ def scenario_from_text(path: Path, old: str, new: str) -> Scenario:
     return load_scenario(other)
 
 
-def test_a_stream_cut_hits_only_streams_open_at_the_cut(tmp_path: Path) -> None:
-    from harness.faults import client_proxies, cut_proxies, plan
+def test_a_stream_cut_closes_its_share_of_the_open_streams_at_one_instant(
+    tmp_path: Path,
+) -> None:
+    from harness.faults import StreamRouter, client_proxies, cut_proxies, plan
 
     path = tmp_path / "s.yaml"
     path.write_text(
@@ -307,29 +316,47 @@ def test_a_stream_cut_hits_only_streams_open_at_the_cut(tmp_path: Path) -> None:
                  " answer: refuse}\n")
     )  # fmt: skip
     faults = load_scenario(path).faults
-    spares = cut_proxies(faults)
-    assert spares == ["streams_0", "streams_1", "streams_2", "streams_3"]  # cuts at 10..40 s
-    cuts = [a for a in plan(faults) if a.route_streams is not None]
-    assert [a.route_streams for a in cuts] == spares
-    assert [a.at_s for a in cuts] == [10, 20, 30, 40]
+    spares = cut_proxies(faults)  # cuts at 10, 20, 30, 40 s; then the streams none hits
+    assert spares == ["streams_0", "streams_1", "streams_2", "streams_3", "streams_uncut"]
+    cuts = [a for a in plan(faults) if a.cut is not None]
+    assert [(a.cut, a.at_s) for a in cuts] == [(0, 10), (1, 20), (2, 30), (3, 40)]
     for n, action in enumerate(cuts):
         fake = _Calls()
         assert action.toxi is not None
         action.toxi(fake)
-        # the streams proxies open streams came through, never the one new ones go to
-        assert [c[1] for c in fake.calls] == ["streams", *spares[:n]]
-        assert {c[0] for c in fake.calls} == {"add"}  # a share (0.5): a toxic
-    every = plan(scenario_from_text(path, "fraction: 0.5", "fraction: 1.0").faults)
+        # the cut's own proxy is disabled: every stream routed to it closes at once; the
+        # one streams proxy (browser tabs) gets the share as a toxic
+        assert fake.calls == [("disable", f"streams_{n}", ""), ("add", "streams", f"f0_cut{n}")]
+    # each connection draws, when it opens, the first later cut that hits it (p = 0.5)
+    router = StreamRouter(faults, spares, np.random.default_rng(7))
+    draws = [router.url() for _ in range(20_000)]
+    for n, name in enumerate(spares):
+        share = draws.count(name) / len(draws)
+        assert share == pytest.approx(0.5 ** min(n + 1, 4), abs=0.015)
+    router.cut(0)
+    router.cut(1)  # a stream opened after the second cut is hit by a later one only
+    after = {router.url() for _ in range(1_000)}
+    assert after == {"streams_2", "streams_3", "streams_uncut"}
+    every = scenario_from_text(path, "fraction: 0.5", "fraction: 1.0")
+    router = StreamRouter(every.faults, spares, np.random.default_rng(7))
+    assert {router.url() for _ in range(100)} == {"streams_0"}  # the next cut hits all
     fake = _Calls()
-    for action in every:
-        if action.route_streams == "streams_1" and action.toxi is not None:
-            action.toxi(fake)  # every stream: the proxies are disabled, closing them at once
-    assert fake.calls == [("disable", "streams", ""), ("disable", "streams_0", "")]
+    for action in plan(every.faults):
+        if action.cut == 1 and action.toxi is not None:
+            action.toxi(fake)
+    assert fake.calls == [("disable", "streams_1", ""), ("disable", "streams", "")]
     refuse = next(a for a in plan(faults) if a.label.endswith("refuse on"))
     fake = _Calls()
     assert refuse.toxi is not None
     refuse.toxi(fake)
     assert [c[1] for c in fake.calls] == list(client_proxies(faults))
+    # the lab's external client: one streams proxy, a toxic, no spares
+    lab = [a for a in plan(faults, routed=False) if "cut" in a.label or "refuse" in a.label]
+    fake = _Calls()
+    for action in lab:
+        assert action.cut is None and action.toxi is not None
+        action.toxi(fake)
+    assert {c[1] for c in fake.calls} == {"jobs", "streams"}
 
 
 def test_independent_fault_draws_widen_the_success_tolerance_to_chance() -> None:

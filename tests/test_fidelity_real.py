@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,3 +259,111 @@ def test_a_starved_real_run_is_marked_degraded_with_its_reason(tmp_path: Path) -
         for r in record["degraded_reasons"]
     )
     assert "DEGRADED: the real run could not keep its schedule" in printed
+
+
+# ------------------------------------------------------------------ herdlab check --mode both
+
+
+def _suite(tmp_path: Path, fidelity: str) -> tuple[Path, Path]:
+    """A folder holding TINY with the ``fidelity:`` block given, and a scenario without
+    one (not part of the suite); the results folder."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY.replace("fidelity: {completion_p95: 0.3}", fidelity))
+    (folder / "steady.yaml").write_text(STEADY)
+    return folder, tmp_path / "out"
+
+
+def _table_rows(stdout: str, scenario: str) -> dict[str, list[str]]:
+    """figure -> the suite table's cells after it, for one scenario's rows."""
+    return {
+        cells[2]: cells[3:]
+        for cells in (line.split() for line in stdout.splitlines())
+        if len(cells) >= 7 and cells[0] == scenario
+    }
+
+
+def test_check_mode_both_prints_one_fidelity_table_and_exits_by_it(tmp_path: Path) -> None:
+    folder, out = _suite(tmp_path, "fidelity: {completion_p95: 0.3, scale: 1}")
+    result = herdlab("check", "--mode", "both", str(folder), "--out", str(out), "--quiet")
+    both = out / "tiny-both"
+    record = json.loads((both / "results.json").read_text())
+    assert record["mode"] == "both" and record["complete"] is True and record["scale"] == 1
+    real = json.loads((both / "real" / "results.json").read_text())
+    assert real["checks"]["status"] == "PASS" and real["checks"]["verdicts"] == []
+    assert (both / "sim" / "results.json").exists()
+    assert not (out / "steady").exists()  # no fidelity: block, not in the suite
+    assert f"skipped (no fidelity: block): {folder / 'steady.yaml'}" in result.stdout
+    # one table, a row per figure, the statuses of results.json
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["scenario", "policy", "figure", "sim", "real", "tolerance",
+                                "status"]  # fmt: skip
+    rows = _table_rows(result.stdout, "tiny-both")
+    expected = {r["metric"]: r["status"] for r in record["fidelity"]["rows"]}
+    assert {k: v[-1].rstrip("†") for k, v in rows.items()} == expected
+    # exit 0 exactly when every row is within tolerance and the real run kept its schedule
+    good = record["fidelity"]["status"] == "PASS" and not record["degraded"]
+    assert result.returncode == (0 if good else 1), result.stdout + result.stderr
+    assert lines[-1].startswith("PASS: 1 scenario(s)" if good else "FAIL: 1 scenario(s)")
+    if record["degraded"]:  # which run, and why
+        assert "DEGRADED: tiny-both: the real run could not keep its schedule" in result.stdout
+        assert record["degraded_reasons"][0] in result.stdout
+
+
+def test_check_mode_both_fails_a_tolerance_no_real_run_can_meet(tmp_path: Path) -> None:
+    # the real median completion time equal to the simulated one to the microsecond
+    folder, out = _suite(tmp_path, "fidelity: {completion_p50: 0}")
+    junit = tmp_path / "junit.xml"
+    result = herdlab("check", "--mode", "both", str(folder / "tiny.yaml"), "--out", str(out),
+                     "--junit-xml", str(junit), "--quiet")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert _table_rows(result.stdout, "tiny-both")["completion_s.p50"][-1].startswith("FAIL")
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("FAIL: 1 scenario(s)") and "FAIL in tiny-both" in last
+    cases = {
+        f"{c.get('classname')}::{c.get('name')}": c
+        for c in ET.parse(junit).getroot().iter("testcase")
+    }
+    assert cases["tiny-both.fidelity::quick::completion_s.p50"].find("failure") is not None
+
+
+def test_check_mode_both_exits_3_when_a_real_component_cannot_start(tmp_path: Path) -> None:
+    folder, out = _suite(tmp_path, "fidelity: {scale: 1}")
+    env = {**os.environ, "PATH": str(tmp_path / "nothing-here")}  # no redis-server
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "check", "--mode", "both", str(folder),
+         "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot start the real bench: redis-server not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_mode_both_interrupted_stops_every_process_and_exits_130(tmp_path: Path) -> None:
+    folder, out = _suite(tmp_path, "fidelity: {scale: 1}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "check", "--mode", "both", str(folder),
+         "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    pids_file = out / "tiny-both" / "real" / "logs" / "pids.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids_file.exists() and "job-server" in pids_file.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no bench within 60 s"
+            time.sleep(0.1)
+        time.sleep(1.0)  # clients are running now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    for pid in json.loads(pids_file.read_text()).values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert json.loads((out / "tiny-both" / "results.json").read_text())["interrupted"] is True

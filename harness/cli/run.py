@@ -248,6 +248,54 @@ def _finish(
     return EXIT_OK if status is Status.PASS else EXIT_FAILED
 
 
+def on_the_bench(
+    scenario: Scenario,
+    policies: list[Policy],
+    run: Callable[..., dict[str, Any]],
+    out_dir: Path,
+    *,
+    scale: float,
+    seed: int | None,
+    keep_alive: bool,
+    quiet: bool,
+    kept: str,
+) -> tuple[dict[str, Any] | None, int]:
+    """What a real run, a sim-and-real run and ``check --mode both`` share: the checks
+    before anything starts, the run itself (``run_real`` or ``run_both``), and what an
+    interruption or a bench that does not start prints. Returns the record (None when
+    there is none) and the exit code so far."""
+    from harness.faults import check_realizable
+    from harness.procs import ProcessError
+    from sim.scenario.scale import scale_scenario
+
+    problems = check_realizable(scale_scenario(scenario, scale))
+    if problems:
+        report_problems(problems)
+        return None, EXIT_USAGE
+    progress = None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        record = run(
+            scenario,
+            out_dir,
+            policies,
+            seed=seed,
+            scale=scale,
+            progress=progress,
+            keep_alive=keep_alive,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
+            f" {out_dir}/{kept}",
+            file=sys.stderr,
+        )
+        return None, EXIT_INTERRUPTED
+    except ProcessError as exc:
+        print(f"cannot start the real bench: {exc}", file=sys.stderr)
+        return None, EXIT_CANNOT_RUN
+    return record, EXIT_OK
+
+
 def _on_the_bench(
     args: argparse.Namespace,
     scenario: Scenario,
@@ -256,43 +304,22 @@ def _on_the_bench(
     suffix: str,
     kept: str,
 ) -> tuple[dict[str, Any] | None, Path, int]:
-    """What a real run and a sim-and-real run share: the checks before anything starts,
-    the run itself (``run_real`` or ``run_both``), and what an interruption or a bench that
-    does not start prints. Returns the record (None when there is none), the output
-    folder and the exit code so far."""
-    from harness.faults import check_realizable
-    from harness.procs import ProcessError
-    from sim.scenario.scale import scale_scenario
-
+    """:func:`on_the_bench` with ``run``'s flags; also the output folder."""
     out_dir = Path(args.out) if args.out else Path("out") / f"{scenario.name}-{suffix}"
     if args.replications != 1:
         return None, out_dir, usage_error("--replications applies to --mode sim only")
-    problems = check_realizable(scale_scenario(scenario, args.scale))
-    if problems:
-        report_problems(problems)
-        return None, out_dir, EXIT_USAGE
-    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    try:
-        record = run(
-            scenario,
-            out_dir,
-            policies,
-            seed=args.seed,
-            scale=args.scale,
-            progress=progress,
-            keep_alive=args.keep_alive,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"interrupted: every process stopped, Toxiproxy reset; partial results kept in"
-            f" {out_dir}/{kept}",
-            file=sys.stderr,
-        )
-        return None, out_dir, EXIT_INTERRUPTED
-    except ProcessError as exc:
-        print(f"cannot start the real bench: {exc}", file=sys.stderr)
-        return None, out_dir, EXIT_CANNOT_RUN
-    return record, out_dir, EXIT_OK
+    record, code = on_the_bench(
+        scenario,
+        policies,
+        run,
+        out_dir,
+        scale=args.scale,
+        seed=args.seed,
+        keep_alive=args.keep_alive,
+        quiet=args.quiet,
+        kept=kept,
+    )
+    return record, out_dir, code
 
 
 def _run_real(

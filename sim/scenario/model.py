@@ -329,7 +329,9 @@ class Fidelity:
     """How far a real run may lie from the simulation of the same scenario, per figure
     (``herdlab run --mode both``). ``success_rate_pp`` is absolute, in percentage points;
     the others are relative to the simulated value (0.15: within 15%). These defaults are
-    the grammar's defaults (``sim/scenario/schema.py`` reads them from here)."""
+    the grammar's defaults (``sim/scenario/schema.py`` reads them from here). ``scale``
+    is not a tolerance: the scale ``herdlab check --mode both`` runs the scenario at when
+    no ``--scale`` is given (one both sides can run on the machine at hand)."""
 
     success_rate_pp: float = 2.0
     attempts_per_job: float = 0.10
@@ -337,6 +339,7 @@ class Fidelity:
     completion_p95: float = 0.15
     peak_offered: float = 0.15
     recovery: float = 0.15
+    scale: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

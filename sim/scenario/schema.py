@@ -535,6 +535,12 @@ FIDELITY = Record(
         "completion_p95": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.completion_p95),
         "peak_offered": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.peak_offered),
         "recovery": Field(_RELATIVE, default=_FIDELITY_DEFAULTS.recovery),
+        "scale": Field(
+            Number(exclusive_minimum=0, maximum=1),
+            default=_FIDELITY_DEFAULTS.scale,
+            doc="the scale `herdlab check --mode both` runs this scenario at (its --scale"
+            " overrides it): clients, rates and capacity shrunk together",
+        ),
     },
     doc="tolerances of the fidelity table (herdlab run --mode both): sim against real",
 )
