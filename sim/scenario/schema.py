@@ -491,9 +491,7 @@ OBJECTIVE = Record(
 )
 
 _FIDELITY_DEFAULTS = Fidelity()
-_RELATIVE = Number(
-    minimum=0, maximum=100, doc="relative to the simulated value: 0.15 = within 15%"
-)
+_RELATIVE = Number(minimum=0, maximum=100, doc="relative to the simulated value: 0.15 = within 15%")
 FIDELITY = Record(
     {
         "success_rate_pp": Field(

@@ -78,12 +78,14 @@ class World:
         self.arrivals_done = False
         self.all_done = self.env.event()
         self._arrivals: Iterator[tuple[float, float]] = iter(())  # open-loop ones to come
+        self.lane: Lane | None = None  # the OCC clients' messages, run between SimPy's events
         self._client = self._client_kind(scenario.service.kind)
 
     def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], None]:
         """How a client of ``kind`` is started from its job index and service time."""
         if kind is ServiceKind.OCC:
             row, lane = Row(), Lane(self.env)  # the one contended row of this run
+            self.lane = lane
             return lambda index, _service_s: self._start_occ_client(index, row, lane)
         if kind is ServiceKind.RPC:
             return lambda index, service_s: self._spawn(rpc_client(self, index, service_s))
@@ -241,7 +243,10 @@ class World:
             env.process(self._progress(progress, label))
         deadline = env.timeout(self.horizon_s)
         with no_cyclic_gc():
-            env.run(until=self.all_done | deadline)
+            if self.lane is not None:
+                self.lane.run(until=self.all_done | deadline)
+            else:
+                env.run(until=self.all_done | deadline)
             # Let go of the clients still watched (ended ones wait there for their
             # deadline) before the collector is back: freed now by reference counting,
             # they are not in its first young-generation pass.
