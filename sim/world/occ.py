@@ -21,10 +21,12 @@ from sim.policies.classify import ErrorKind, Outcome
 from sim.policies.policy import Action
 from sim.world.client import Step as _Step
 from sim.world.client import next_step, step_of
-from sim.world.events import Lane
+from sim.world.events import Lane, Timer
 from sim.world.metrics import JobOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sim.policies.policy import RetryRun
     from sim.world.run import World
 
@@ -68,6 +70,7 @@ class OccClient:
         "index",
         "lane",
         "net",
+        "on_end",
         "rec",
         "row",
         "run",
@@ -78,10 +81,13 @@ class OccClient:
         "won",
     )
 
-    def __init__(self, w: World, index: int, row: Row, lane: Lane) -> None:
-        """Arrive now and send the first read at once."""
+    def __init__(
+        self, w: World, index: int, row: Row, lane: Lane, on_end: Callable[[], None]
+    ) -> None:
+        """Arrive now and send the first read at once; ``on_end`` runs once it has ended."""
         now = w.env.now
         self.w = w
+        self.on_end = on_end
         self.rec = w.rec
         self.index = index
         self.row = row
@@ -173,13 +179,17 @@ class OccClient:
         elif step is _SUCCEEDED:
             w.rec.accepted_s[self.index] = now_s
             w.rec.end_job(self.index, _COMPLETED, now_s)
-            self.lane.in_world(now_s, w.client_ended)
+            self.lane.in_world(now_s, self._ended)
         elif step is _DEADLINE:
             self.lane.push(now_s + delay_s, self._deadline)
         else:  # ended (failed or gave up), recorded
-            self.lane.in_world(now_s, w.client_ended)
+            self.lane.in_world(now_s, self._ended)
 
     def _deadline(self, now_s: float) -> None:
         """The deadline came while waiting out a backoff."""
         self.w.rec.end_job(self.index, _TIMED_OUT, now_s)
-        self.lane.in_world(now_s, self.w.client_ended)
+        self.lane.in_world(now_s, self._ended)
+
+    def _ended(self, _timer: Timer) -> None:
+        """The client's end, on SimPy's queue: tell whoever started it."""
+        self.on_end()

@@ -28,6 +28,8 @@ from sim.world.rng import Streams
 from sim.world.service import JobService
 
 Progress = Callable[[str], None]
+#: starts a client from its job index, its service time and what runs once it has ended
+ClientStart = Callable[[int, float, Callable[[], None]], object]
 
 
 @contextlib.contextmanager
@@ -81,25 +83,25 @@ class World:
         self.lane: Lane | None = None  # the OCC clients' messages, run between SimPy's events
         self._client = self._client_kind(scenario.service.kind)
 
-    def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], None]:
-        """How a client of ``kind`` is started from its job index and service time."""
+    def _client_kind(self, kind: ServiceKind) -> ClientStart:
+        """How a client of ``kind`` is started from its job index and service time;
+        ``on_end`` runs once it has ended (an open-loop arrival counts it down, a
+        closed-loop user goes on to think)."""
         if kind is ServiceKind.OCC:
             row, lane = Row(), Lane(self.env)  # the one contended row of this run
             self.lane = lane
-            return lambda index, _service_s: self._start_occ_client(index, row, lane)
+            return lambda index, _service_s, on_end: OccClient(self, index, row, lane, on_end)
         if kind is ServiceKind.RPC:
-            return lambda index, service_s: self._spawn(rpc_client(self, index, service_s))
-        return self._start_job_client
+            return lambda index, service_s, on_end: Task(
+                self.env, rpc_client(self, index, service_s), on_end
+            )
+        return lambda index, service_s, on_end: JobClient(self, index, service_s, on_end)
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         """The shared budget and breaker, or fresh ones for a new client."""
         return self._shared_state if self.shared else self.policy.retry.new_state()
 
     # ------------------------------------------------------------------ processes
-
-    def client_ended(self, _timer: Timer) -> None:
-        """A client whose end came through a timer has ended."""
-        self._client_done()
 
     def _client_done(self) -> None:
         self.active_clients -= 1
@@ -115,14 +117,10 @@ class World:
         self.active_clients += 1
         Task(self.env, gen, self._client_done)
 
-    def _start_job_client(self, index: int, service_s: float) -> None:
-        """Start a job client, counted from now (not from its first step)."""
+    def _start(self, index: int, service_s: float) -> None:
+        """Start an open-loop arrival's client, counted from now (not from its first step)."""
         self.active_clients += 1
-        JobClient(self, index, service_s, self._client_done)
-
-    def _start_occ_client(self, index: int, row: Row, lane: Lane) -> None:
-        self.active_clients += 1
-        OccClient(self, index, row, lane)
+        self._client(index, service_s, self._client_done)
 
     def _open_loop(self, times_s: np.ndarray, service_s: np.ndarray) -> None:
         """Start a client at each arrival instant, from now on: one timer is pending at a
@@ -142,12 +140,12 @@ class World:
         env, rec = self.env, self.rec
         now = env.now
         if timer is not None:
-            self._client(rec.new_job(now), timer._value)
+            self._start(rec.new_job(now), timer._value)
         for t, s in self._arrivals:
             if t > now:
                 call_after(env, t - now, s, self._arrive)
                 return
-            self._client(rec.new_job(now), s)
+            self._start(rec.new_job(now), s)
         self.arrivals_done = True
         self._end_if_all_done()
 
@@ -158,8 +156,8 @@ class World:
             index = self.rec.new_job(env.now)
             service_s = self.scenario.service.service_time.sample_s(self.streams.service)
             ended = Wake()
-            client = JobClient(self, index, service_s, ended.wake)
-            if not client.closed:  # it may end at once, before it waits for anything
+            self._client(index, service_s, ended.wake)  # of the scenario's service kind
+            if ended.callbacks is not None:  # it may end at once, before it waits for anything
                 yield ended
             yield env.timeout(think.think.sample_s(self.streams.think))
 
