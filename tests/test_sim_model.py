@@ -14,7 +14,7 @@ import pytest
 
 from sim.results import run_scenario
 from sim.scenario import load_scenario
-from sim.world.metrics import JobOutcome
+from sim.world.metrics import GAUGES, JobOutcome
 from sim.world.run import World, run_policy
 
 from .simhelp import SCENARIOS, base, run_world, scenario_from
@@ -283,3 +283,21 @@ def test_closed_loop_users_make_clients_of_the_scenarios_service_kind(
         # accepted when the creation is answered, ended when the work is done (0.5 s after
         # it reached the service, one 10 ms trip before that answer came back)
         assert np.all(ended - accepted >= 0.49 - 1e-9)
+
+
+@pytest.mark.parametrize("name", ["occ-contention-2015", "thundering-herd"])
+def test_a_run_without_gauges_has_the_same_summary_and_no_series(name: str) -> None:
+    """The gauges (sampled every bucket) are for the time series and, in a scenario with
+    faults, for the recovery time: where nothing reads them, a replication skips them,
+    and every other figure stays the same."""
+    from sim.world.summary import reads_gauges, summarize
+
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    policy = scenario.policies[0]
+    with_them = run_policy(scenario, policy, replication=1).recorder
+    without = run_policy(scenario, policy, replication=1, gauges=False).recorder
+    assert without.gauges == {}  # reading one fails, it does not give zeros
+    assert set(with_them.gauges) == set(GAUGES)
+    assert reads_gauges(scenario) == bool(scenario.faults)
+    if not reads_gauges(scenario):
+        assert summarize(without, scenario) == summarize(with_them, scenario)

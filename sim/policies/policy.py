@@ -110,6 +110,8 @@ class RetryRun:
         "breaker",
         "budget",
         "delays",
+        "last_outcome",
+        "last_verdict",
         "policy",
         "receipt",
         "rng",
@@ -132,6 +134,8 @@ class RetryRun:
         self.breaker = breaker
         self.attempts = 0
         self.receipt = 0.0
+        self.last_outcome: Outcome | None = None  # and its verdict: classified once
+        self.last_verdict = _SUCCESS
         if budget is not None:
             budget.on_request(now_s)
 
@@ -153,7 +157,11 @@ class RetryRun:
     def after(self, outcome: Outcome, now_s: float) -> Decision:
         """Decide what follows ``outcome`` of the attempt just made."""
         policy = self.policy
-        verdict = policy.classifier.classify(outcome)
+        if outcome is self.last_outcome:  # a retried request mostly meets one outcome
+            verdict = self.last_verdict
+        else:
+            verdict = self.last_verdict = policy.classifier.classify(outcome)
+            self.last_outcome = outcome
         if (self.breaker is not None or self.budget is not None) and (
             outcome.error is not _LOCAL_REJECT  # a sent attempt
         ):

@@ -50,8 +50,13 @@ def no_cyclic_gc() -> Iterator[None]:
 class World:
     """Everything one policy run shares: clock, streams, network, service, recorder."""
 
-    def __init__(self, scenario: Scenario, policy: Policy, streams: Streams) -> None:
+    def __init__(
+        self, scenario: Scenario, policy: Policy, streams: Streams, gauges: bool = True
+    ) -> None:
+        """``gauges``: sample the gauges at every bucket's end (the time series); without,
+        ``rec.gauges`` is left empty, and reading one fails."""
         self.scenario = scenario
+        self.gauges = gauges
         self.policy = policy
         self.streams = streams
         self.env = simpy.Environment()
@@ -234,7 +239,10 @@ class World:
         else:
             service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
             self._open_loop(times, service_s)
-        self._start_sampling()
+        if self.gauges:
+            self._start_sampling()
+        else:
+            self.rec.gauges.clear()
         env.process(self._stream_drops())
         env.process(self._capacity_restores())
         if progress is not None:
@@ -273,11 +281,13 @@ def run_policy(
     seed: int | None = None,
     replication: int = 0,
     progress: Progress | None = None,
+    gauges: bool = True,
 ) -> PolicyRun:
-    """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers."""
+    """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers.
+    ``gauges``: sample the gauges (see :class:`World`); they change no other figure."""
     streams = Streams.from_seed(scenario.seed if seed is None else seed, replication)
     with no_cyclic_gc():
-        world = World(scenario, policy, streams)
+        world = World(scenario, policy, streams, gauges)
         rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
         # A SimPy environment with events still queued (timers past the end, suspended
         # processes) is a reference cycle, and the run made it with the cyclic GC off.
