@@ -119,9 +119,9 @@ class OccClient:
         rec.sent_s.append(now_s)
         rec.in_flight += 1
         d = self.net.delay_s(now_s) if self.spikes else self.draw()
-        if self.lane.running:  # a retry, run by the lane
+        if self.lane.running:  # within the lane's loop, or while it drives SimPy's
             heappush(self.heap, (now_s + d, next(self.seq), self._read))
-        else:  # the first try, at the client's arrival
+        else:  # an arrival before the run (a burst at 0), or under env.run: arms a timer
             self.lane.push(now_s + d, self._read)
 
     def _read(self, now_s: float) -> None:
@@ -172,6 +172,7 @@ class OccClient:
         self._step(next_step(self.w, self.index, self.run, outcome, now_s, self.deadline_s), now_s)
 
     def _step(self, step_and_delay: tuple[_Step, float], now_s: float) -> None:
+        """Take the step :func:`next_step` or :func:`step_of` chose."""
         w = self.w
         step, delay_s = step_and_delay
         if step is _RETRYING:
