@@ -27,7 +27,7 @@ from sim.policies.policy import Policy
 from sim.scenario.model import Scenario
 from sim.world.metrics import COUNTERS, GAUGES, JobOutcome, Recorder
 from sim.world.run import Progress, run_policy
-from sim.world.summary import PERCENTILES, distributions, samples, summarize
+from sim.world.summary import PERCENTILES, distributions, inverted_cdf, samples, summarize
 
 #: the layout of results.json; a baseline in another format is refused. Raise it when a
 #: figure's meaning or the record's shape changes.
@@ -97,8 +97,8 @@ def pooled_percentile(
     pooled = np.concatenate([np.asarray(a, dtype=float) for a in per_rep])
     if len(pooled) == 0:
         return None
-    value = float(np.percentile(pooled, q, method="inverted_cdf"))
-    each = [float(np.percentile(a, q, method="inverted_cdf")) for a in per_rep if len(a)]
+    value = inverted_cdf(np.sort(pooled), q)
+    each = [inverted_cdf(np.sort(a), q) for a in per_rep if len(a)]
     if len(each) < 2:
         return value, (value, value)
     half = t95(len(each) - 1) * float(np.std(each, ddof=1)) / math.sqrt(len(each))

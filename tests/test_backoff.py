@@ -192,3 +192,55 @@ def test_sampler_gives_the_distributions_numbers_in_order_across_blocks() -> Non
     draw = sampler(dist, np.random.default_rng(3), block=4)
     expected = dist.samples_s(np.random.default_rng(3), 12).tolist()
     assert [draw() for _ in range(12)] == expected
+
+
+def _formula_delays(backoff: Backoff, rng: np.random.Generator, retries: int) -> list[float]:
+    """The delays of docs/policies-and-faults.md retry by retry, one ``rng.uniform`` or
+    ``rng.random`` call a delay: what ``delays_s`` must give, float for float."""
+    out, previous_s, previous_f = [], backoff.base_s, 0.0
+    for n in range(1, retries + 1):
+        v, j, p = backoff.value_s(n), backoff.jitter, backoff.jitter_ratio
+        if j is Jitter.NONE:
+            d = v
+        elif j is Jitter.FULL:
+            d = rng.uniform(0.0, v)
+        elif j is Jitter.EQUAL:
+            d = v / 2.0 + rng.uniform(0.0, v / 2.0)
+        elif j is Jitter.PROPORTIONAL:
+            d = v * rng.uniform(1.0 - p, 1.0 + p)
+        elif j is Jitter.DECORRELATED:
+            high = max(backoff.base_s, 3.0 * previous_s)
+            d = previous_s = min(backoff.cap_s, rng.uniform(backoff.base_s, high))
+        else:
+            f = polly_f((n - 1) + rng.random())  # Polly scales by 1 / 1.4
+            step_s = (f - previous_f) * backoff.base_s * (1.0 / 1.4)
+            d = backoff.cap_s if math.isinf(f) else min(backoff.cap_s, step_s)
+            previous_f = previous_f if math.isinf(f) else f
+        out.append(float(d))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    backoff=backoffs
+    | st.builds(
+        lambda base, jitter: Backoff(
+            kind=BackoffKind.CONSTANT, base_s=base, cap_s=base, jitter=jitter
+        ),
+        base=st.floats(0.0, 10.0),
+        jitter=st.sampled_from(list(Jitter)),
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_delays_are_the_formulas_numbers_exactly_past_the_cap_from_a_generator_or_blocks(
+    backoff: Backoff, seed: int
+) -> None:
+    """The delay iterators are built for speed (C-level maps over the worked-out curve and
+    the draws): they must still give the formula's floats, one draw a delay, long past the
+    point where the curve reaches its cap, whether drawn from a Generator or in blocks."""
+    expected = _formula_delays(backoff, np.random.default_rng(seed), 80)
+    direct = list(itertools.islice(backoff.delays_s(np.random.default_rng(seed)), 80))
+    blocked = BlockDraws(np.random.default_rng(seed), block=7)
+    in_blocks = list(itertools.islice(backoff.delays_s(blocked), 80))
+    assert direct == expected
+    assert in_blocks == expected

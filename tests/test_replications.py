@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.decide.figures import FIGURES
 from sim.results import mean_and_ci, pooled_percentile, t95
 from sim.world.run import run_policy
-from sim.world.summary import PERCENTILES, samples
+from sim.world.summary import PERCENTILES, inverted_cdf, samples
 
 from .simhelp import scenario_from
 
@@ -122,3 +124,22 @@ def test_replications_pool_percentiles_and_average_the_rest() -> None:
     )
     assert mean["x"] == pytest.approx(np.mean([a.mean() for a in reps]), abs=1e-6)
     assert mean["queue_wait_s"]["p95"] is None  # no samples at all: nothing to pool
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=400),
+    q=st.sampled_from([0.0, 1.0, 5.0, 25.0, 50.0, 95.0, 99.0, 99.9, 100.0]),
+)
+def test_the_percentile_of_a_summary_is_numpys_inverted_cdf(values: list[float], q: float) -> None:
+    """Summaries take percentiles by their own index arithmetic (numpy's costs ~20x):
+    it must pick numpy's observation, whatever the sample size and quantile."""
+    x = np.asarray(values)
+    assert inverted_cdf(np.sort(x), q) == float(np.percentile(x, q, method="inverted_cdf"))
+
+
+def test_the_percentile_index_matches_numpy_at_every_size_up_to_3000() -> None:
+    for n in range(1, 3001):
+        x = np.arange(n, dtype=float)
+        for q in (50.0, 95.0, 99.0):
+            assert inverted_cdf(x, q) == float(np.percentile(x, q, method="inverted_cdf")), (n, q)

@@ -391,9 +391,9 @@ def test_every_number_in_the_schema_has_an_upper_bound() -> None:
 
     walk(json_schema(SCENARIO), "")
     # bounds on figures (expectations, objective constraints) take any number a figure can be
-    assert all(
-        ".expect." in w or ".subject_to." in w or ".tolerances." in w for w in unbounded
-    ), unbounded
+    assert all(".expect." in w or ".subject_to." in w or ".tolerances." in w for w in unbounded), (
+        unbounded
+    )
 
 
 def test_plain_exponent_numbers_read_as_numbers(write_yaml: WriteYaml) -> None:

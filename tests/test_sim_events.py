@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import simpy
 
 from sim.world.events import ClientGen, Lane, Task, Timer, Wake, call_after
@@ -71,7 +72,10 @@ def test_a_wake_runs_its_callbacks_once() -> None:
     assert wake.callbacks is None
 
 
-def test_a_lane_runs_its_entries_in_time_order_between_simpy_events() -> None:
+@pytest.mark.parametrize("driver", ["simpy", "lane"])
+def test_a_lane_runs_its_entries_in_time_order_between_simpy_events(driver: str) -> None:
+    """On its own timers under ``env.run``, or driving SimPy's loop itself (``Lane.run``):
+    the same order either way."""
     env = simpy.Environment()
     lane = Lane(env)
     fired: list[tuple[str, float]] = []
@@ -90,7 +94,10 @@ def test_a_lane_runs_its_entries_in_time_order_between_simpy_events() -> None:
     lane.push(0.4, entry("c"))  # ties go in creation order
     # what the rest of the world must see goes back onto SimPy's queue, at its time
     lane.push(1.2, lambda at_s: lane.in_world(at_s, lambda _: fired.append(("end", env.now))))
-    env.run()
+    if driver == "simpy":
+        env.run()
+    else:
+        lane.run(until=env.timeout(5.0))
     assert fired == [
         ("b", 0.2),
         ("a", 0.4),

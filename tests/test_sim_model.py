@@ -14,7 +14,7 @@ import pytest
 
 from sim.results import run_scenario
 from sim.scenario import load_scenario
-from sim.world.metrics import JobOutcome
+from sim.world.metrics import GAUGES, JobOutcome
 from sim.world.run import World, run_policy
 
 from .simhelp import SCENARIOS, base, run_world, scenario_from
@@ -240,3 +240,64 @@ def test_runs_in_a_row_do_not_accumulate_memory() -> None:
     finally:
         tracemalloc.stop()
     assert held[4] - held[1] < 100_000, held  # one run's recorder alone is ~300 KB
+
+
+@pytest.mark.parametrize("kind", ["job", "rpc", "occ"])
+def test_closed_loop_users_make_clients_of_the_scenarios_service_kind(
+    tmp_path: Path, kind: str
+) -> None:
+    """A closed-loop user submits a job, waits for its end, thinks, submits the next: of
+    the scenario's service kind. An ``occ`` user's job is an optimistic update of the
+    row (reads and conditional writes, nothing reaches the job service); an ``rpc``
+    user's a synchronous call, its result in the answer (accepted when it ends); a
+    ``job`` user's a created job whose result comes later (the 0.5 s of service after
+    it was accepted)."""
+    text = (
+        base(count=5, duration=20, follow=False)
+        .replace(
+            "arrival: {kind: burst, at_s: 0, spread_s: 10}",
+            "arrival: {kind: closed, think: {kind: constant, value_s: 1}}",
+        )
+        .replace("value_s: 2}", "value_s: 0.5}")  # the service time, within the timeout
+    )
+    if kind == "occ":
+        start = text.index("service:")
+        text = text[:start] + "service: {kind: occ}\n" + text[text.index("network:") :]
+    else:
+        text = text.replace("service:\n", f"service:\n  kind: {kind}\n")
+    world = run_world(scenario_from(tmp_path, text))
+    rec = world.rec
+    done = np.asarray(rec.outcome) == JobOutcome.COMPLETED
+    assert len(done) > 5 * 10  # each user goes round its loop (1.5-2 s a job with thinking)
+    assert done.all()
+    accepted, ended = np.asarray(rec.accepted_s)[done], np.asarray(rec.ended_s)[done]
+    if kind == "occ":
+        assert rec.server_writes >= len(done) and rec.server_calls >= 2 * len(done)
+        assert world.service.admitted_work_s == 0  # the job service saw nothing
+    else:
+        assert rec.server_calls == 0
+        assert world.service.admitted_work_s == pytest.approx(0.5 * len(done))
+    if kind == "rpc":
+        assert np.array_equal(accepted, ended)  # the answer is the result
+    elif kind == "job":
+        # accepted when the creation is answered, ended when the work is done (0.5 s after
+        # it reached the service, one 10 ms trip before that answer came back)
+        assert np.all(ended - accepted >= 0.49 - 1e-9)
+
+
+@pytest.mark.parametrize("name", ["occ-contention-2015", "thundering-herd"])
+def test_a_run_without_gauges_has_the_same_summary_and_no_series(name: str) -> None:
+    """The gauges (sampled every bucket) are for the time series and, in a scenario with
+    faults, for the recovery time: where nothing reads them, a replication skips them,
+    and every other figure stays the same."""
+    from sim.world.summary import reads_gauges, summarize
+
+    scenario = load_scenario(SCENARIOS / f"{name}.yaml")
+    policy = scenario.policies[0]
+    with_them = run_policy(scenario, policy, replication=1).recorder
+    without = run_policy(scenario, policy, replication=1, gauges=False).recorder
+    assert without.gauges == {}  # reading one fails, it does not give zeros
+    assert set(with_them.gauges) == set(GAUGES)
+    assert reads_gauges(scenario) == bool(scenario.faults)
+    if not reads_gauges(scenario):
+        assert summarize(without, scenario) == summarize(with_them, scenario)

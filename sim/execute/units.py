@@ -71,12 +71,19 @@ def run_unit(
     duration simulated" lines (in-process runs only)."""
     from sim.results import artifacts_of
     from sim.world.run import run_policy
-    from sim.world.summary import samples, summarize
+    from sim.world.summary import reads_gauges, samples, summarize
 
     scenario, policy = workload.realize(unit.spec)
     start = time.perf_counter()
     run = run_policy(
-        scenario, policy, seed=unit.seed, replication=unit.replication, progress=progress
+        scenario,
+        policy,
+        seed=unit.seed,
+        replication=unit.replication,
+        progress=progress,
+        # the time series' gauges only where something reads them: a sample per bucket
+        # is a tenth of a short run (the OCC table's)
+        gauges=unit.artifacts or reads_gauges(scenario),
     )
     summary = summarize(run.recorder, scenario)
     sim_s = time.perf_counter() - start

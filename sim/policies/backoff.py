@@ -22,7 +22,9 @@ Decorrelated jitters depend on the previous draw, so a backoff hands out a fresh
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -147,33 +149,43 @@ class Backoff:
             return self._decorrelated_v2(rng)
         return self._memoryless(rng)
 
+    def _values_s(self) -> Iterator[float]:
+        """``v_1, v_2, ...``: the worked-out curve, then the cap for ever once the curve
+        has reached it (the curve never shrinks), else each value worked out."""
+        curve = self._curve_s
+        if self.kind is BackoffKind.CONSTANT or curve[-1] >= self.cap_s:
+            return itertools.chain(curve, itertools.repeat(curve[-1]))
+        return itertools.chain(curve, map(self._raw_value_s, itertools.count(len(curve) + 1)))
+
     def _memoryless(self, rng: Draws) -> Iterator[float]:
-        # the jitter is compared once, not per delay: Enum reads are slow on Python 3.11
+        """Iterators built of C-level parts (``map`` over the curve and the draws): a
+        retry's delay costs no Python frame. ``rng.uniform(a, b)`` is ``a + (b - a) *
+        rng.random()`` (numpy's definition, and :class:`BlockDraws`'), written out here
+        with the same operations in the same order, so the delays are the same floats."""
         jitter = self.jitter
-        none, full, proportional = (
-            jitter is Jitter.NONE,
-            jitter is Jitter.FULL,
-            jitter is Jitter.PROPORTIONAL,
-        )
-        p = self.jitter_ratio
-        retry = 0
-        while True:
-            retry += 1
-            v = self.value_s(retry)
-            if none:
-                yield v
-            elif full:
-                yield rng.uniform(0.0, v)
-            elif proportional:
-                yield v * rng.uniform(1.0 - p, 1.0 + p)
-            else:  # EQUAL
-                yield v / 2.0 + rng.uniform(0.0, v / 2.0)
+        if jitter is Jitter.NONE:
+            return self._values_s()
+        draws = iter(rng.random, None)  # one U[0, 1) a delay, drawn when it is asked for
+        if jitter is Jitter.FULL:  # uniform(0, v) = 0 + (v - 0) * u = v * u
+            return map(operator.mul, self._values_s(), draws)
+        if jitter is Jitter.EQUAL:  # v/2 + uniform(0, v/2) = v/2 + v/2 * u
+            two = itertools.repeat(2.0)
+            halves = map(operator.truediv, self._values_s(), two)
+            again = map(operator.truediv, self._values_s(), two)  # the same values, in step
+            return map(operator.add, halves, map(operator.mul, again, draws))
+        # PROPORTIONAL: v * uniform(1 - p, 1 + p) = v * ((1 - p) + ((1 + p) - (1 - p)) * u)
+        low, high = 1.0 - self.jitter_ratio, 1.0 + self.jitter_ratio
+        spread = map(operator.mul, itertools.repeat(high - low), draws)
+        factors = map(operator.add, itertools.repeat(low), spread)
+        return map(operator.mul, self._values_s(), factors)
 
     def _decorrelated(self, rng: Draws) -> Iterator[float]:
         base, cap = self.base_s, self.cap_s
+        rand = rng.random
         previous_s = base  # d_0 = base
         while True:
-            previous_s = min(cap, rng.uniform(base, max(base, 3.0 * previous_s)))
+            # rng.uniform(base, high), written out as numpy defines it (see _memoryless)
+            previous_s = min(cap, base + (max(base, 3.0 * previous_s) - base) * rand())
             yield previous_s
 
     def _decorrelated_v2(self, rng: Draws) -> Iterator[float]:

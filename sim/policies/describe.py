@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.policies.backoff import Backoff
+from sim.policies.backoff import Backoff, BlockDraws
 from sim.policies.policy import Policy
 
 MAX_RETRIES_SHOWN = 10
@@ -25,14 +26,13 @@ class DelayStats:
 
 
 def delay_samples(backoff: Backoff, retries: int, draws: int = 10_000, seed: int = 0) -> np.ndarray:
-    """``draws`` independent schedules of ``retries`` delays: shape (draws, retries), seconds."""
-    rng = np.random.default_rng(seed)
-    samples = np.empty((draws, retries))
-    for i in range(draws):
-        schedule = backoff.delays_s(rng)
-        for n in range(retries):
-            samples[i, n] = next(schedule)
-    return samples
+    """``draws`` independent schedules of ``retries`` delays: shape (draws, retries), seconds.
+
+    The schedules draw one after another from one Generator, a block at a time
+    (:class:`BlockDraws`: the same numbers as a call a draw, at a tenth of the cost)."""
+    rng = BlockDraws(np.random.default_rng(seed))
+    rows = [list(itertools.islice(backoff.delays_s(rng), retries)) for _ in range(draws)]
+    return np.array(rows, dtype=float).reshape(draws, retries)
 
 
 def delay_stats(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.policies.classify import ErrorKind, Outcome
-from sim.policies.policy import Action, ReconnectRun, RetryRun
+from sim.policies.policy import Action, Decision, ReconnectRun, RetryRun
 from sim.world.events import ClientGen, Timer, call_after
 from sim.world.metrics import JobOutcome
 from sim.world.network import Fate
@@ -65,15 +65,20 @@ def next_step(
 ) -> tuple[Step, float]:
     """The retry policy's decision on ``outcome``, turned into the client's next step
     and the delay before it; a job that fails or gives up is recorded as ended."""
-    rec = w.rec
-    rec.attempts[job_index] = run.attempts
-    decision = run.after(outcome, now_s)
+    w.rec.attempts[job_index] = run.attempts
+    return step_of(w, job_index, run.after(outcome, now_s), now_s, deadline_s)
+
+
+def step_of(
+    w: World, job_index: int, decision: Decision, now_s: float, deadline_s: float
+) -> tuple[Step, float]:
+    """The client's next step after the policy's ``decision`` (see :func:`next_step`)."""
     action = decision.action
     if action is _DONE:
         return _SUCCEEDED, 0.0
     if action is not _RETRY:
         end = _FAILED if action is _FAIL else _GAVE_UP
-        rec.end_job(job_index, end, now_s)
+        w.rec.end_job(job_index, end, now_s)
         return _ENDED, 0.0
     if now_s + decision.delay_s >= deadline_s:
         return _DEADLINE, max(0.0, deadline_s - now_s)

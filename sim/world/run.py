@@ -28,6 +28,8 @@ from sim.world.rng import Streams
 from sim.world.service import JobService
 
 Progress = Callable[[str], None]
+#: starts a client from its job index, its service time and what runs once it has ended
+ClientStart = Callable[[int, float, Callable[[], None]], object]
 
 
 @contextlib.contextmanager
@@ -48,8 +50,13 @@ def no_cyclic_gc() -> Iterator[None]:
 class World:
     """Everything one policy run shares: clock, streams, network, service, recorder."""
 
-    def __init__(self, scenario: Scenario, policy: Policy, streams: Streams) -> None:
+    def __init__(
+        self, scenario: Scenario, policy: Policy, streams: Streams, gauges: bool = True
+    ) -> None:
+        """``gauges``: sample the gauges at every bucket's end (the time series); without,
+        ``rec.gauges`` is left empty, and reading one fails."""
         self.scenario = scenario
+        self.gauges = gauges
         self.policy = policy
         self.streams = streams
         self.env = simpy.Environment()
@@ -78,26 +85,28 @@ class World:
         self.arrivals_done = False
         self.all_done = self.env.event()
         self._arrivals: Iterator[tuple[float, float]] = iter(())  # open-loop ones to come
+        self.lane: Lane | None = None  # the OCC clients' messages, run between SimPy's events
         self._client = self._client_kind(scenario.service.kind)
 
-    def _client_kind(self, kind: ServiceKind) -> Callable[[int, float], None]:
-        """How a client of ``kind`` is started from its job index and service time."""
+    def _client_kind(self, kind: ServiceKind) -> ClientStart:
+        """How a client of ``kind`` is started from its job index and service time;
+        ``on_end`` runs once it has ended (an open-loop arrival counts it down, a
+        closed-loop user goes on to think)."""
         if kind is ServiceKind.OCC:
             row, lane = Row(), Lane(self.env)  # the one contended row of this run
-            return lambda index, _service_s: self._start_occ_client(index, row, lane)
+            self.lane = lane
+            return lambda index, _service_s, on_end: OccClient(self, index, row, lane, on_end)
         if kind is ServiceKind.RPC:
-            return lambda index, service_s: self._spawn(rpc_client(self, index, service_s))
-        return self._start_job_client
+            return lambda index, service_s, on_end: Task(
+                self.env, rpc_client(self, index, service_s), on_end
+            )
+        return lambda index, service_s, on_end: JobClient(self, index, service_s, on_end)
 
     def budget_and_breaker(self) -> tuple[RetryBudget | None, CircuitBreaker | None]:
         """The shared budget and breaker, or fresh ones for a new client."""
         return self._shared_state if self.shared else self.policy.retry.new_state()
 
     # ------------------------------------------------------------------ processes
-
-    def client_ended(self, _timer: Timer) -> None:
-        """A client whose end came through a timer has ended."""
-        self._client_done()
 
     def _client_done(self) -> None:
         self.active_clients -= 1
@@ -113,14 +122,10 @@ class World:
         self.active_clients += 1
         Task(self.env, gen, self._client_done)
 
-    def _start_job_client(self, index: int, service_s: float) -> None:
-        """Start a job client, counted from now (not from its first step)."""
+    def _start(self, index: int, service_s: float) -> None:
+        """Start an open-loop arrival's client, counted from now (not from its first step)."""
         self.active_clients += 1
-        JobClient(self, index, service_s, self._client_done)
-
-    def _start_occ_client(self, index: int, row: Row, lane: Lane) -> None:
-        self.active_clients += 1
-        OccClient(self, index, row, lane)
+        self._client(index, service_s, self._client_done)
 
     def _open_loop(self, times_s: np.ndarray, service_s: np.ndarray) -> None:
         """Start a client at each arrival instant, from now on: one timer is pending at a
@@ -140,12 +145,12 @@ class World:
         env, rec = self.env, self.rec
         now = env.now
         if timer is not None:
-            self._client(rec.new_job(now), timer._value)
+            self._start(rec.new_job(now), timer._value)
         for t, s in self._arrivals:
             if t > now:
                 call_after(env, t - now, s, self._arrive)
                 return
-            self._client(rec.new_job(now), s)
+            self._start(rec.new_job(now), s)
         self.arrivals_done = True
         self._end_if_all_done()
 
@@ -156,8 +161,8 @@ class World:
             index = self.rec.new_job(env.now)
             service_s = self.scenario.service.service_time.sample_s(self.streams.service)
             ended = Wake()
-            client = JobClient(self, index, service_s, ended.wake)
-            if not client.closed:  # it may end at once, before it waits for anything
+            self._client(index, service_s, ended.wake)  # of the scenario's service kind
+            if ended.callbacks is not None:  # it may end at once, before it waits for anything
                 yield ended
             yield env.timeout(think.think.sample_s(self.streams.think))
 
@@ -234,14 +239,20 @@ class World:
         else:
             service_s = sc.service.service_time.samples_s(self.streams.service, len(times))
             self._open_loop(times, service_s)
-        self._start_sampling()
+        if self.gauges:
+            self._start_sampling()
+        else:
+            self.rec.gauges.clear()
         env.process(self._stream_drops())
         env.process(self._capacity_restores())
         if progress is not None:
             env.process(self._progress(progress, label))
         deadline = env.timeout(self.horizon_s)
         with no_cyclic_gc():
-            env.run(until=self.all_done | deadline)
+            if self.lane is not None:
+                self.lane.run(until=self.all_done | deadline)
+            else:
+                env.run(until=self.all_done | deadline)
             # Let go of the clients still watched (ended ones wait there for their
             # deadline) before the collector is back: freed now by reference counting,
             # they are not in its first young-generation pass.
@@ -270,11 +281,13 @@ def run_policy(
     seed: int | None = None,
     replication: int = 0,
     progress: Progress | None = None,
+    gauges: bool = True,
 ) -> PolicyRun:
-    """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers."""
+    """Simulate ``policy`` in ``scenario``; the same seed gives the same numbers.
+    ``gauges``: sample the gauges (see :class:`World`); they change no other figure."""
     streams = Streams.from_seed(scenario.seed if seed is None else seed, replication)
     with no_cyclic_gc():
-        world = World(scenario, policy, streams)
+        world = World(scenario, policy, streams, gauges)
         rec = world.run(progress, f"{policy.name} (replication {replication + 1})")
         # A SimPy environment with events still queued (timers past the end, suspended
         # processes) is a reference cycle, and the run made it with the cyclic GC off.
