@@ -64,8 +64,9 @@ class Verdict:
 
     ``source`` says what made it: ``expect`` (a scenario's expectation), ``baseline``
     (a comparison with an earlier run), ``fidelity`` (sim against real) or ``client``
-    (one rule of a lab client's conformance to a policy, ``harness/conformance.py``). ``where`` points
-    at what a user would edit (``FILE:LINE`` of the expectation), when there is one.
+    (one rule of a lab client's conformance to a policy, ``harness/conformance.py``).
+    ``where`` points at what a user would edit (``FILE:LINE`` of the expectation), when
+    there is one.
     """
 
     source: str
