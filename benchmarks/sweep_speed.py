@@ -20,11 +20,17 @@ disturbed run) and its spread over the rounds. Prints figures; asserts nothing (
 - dask 2: the same on a 2-worker LocalCluster, started (and herdlab imported in each
   worker) before the clock, as a user pays it once per cluster; its start is printed apart.
   Efficiency against pool 1.
+- cpu: CPU seconds of the benchmark's process and its children (workers, pool or
+  cluster) over the sweep. A loaded host moves CPU time much less than wall time, so
+  "cpu-bound" = cpu(pool 1) / cpu(this) is the efficiency a host with 2 free cores would
+  allow at most (it leaves out waiting: the last point, round trips): what the executor
+  itself costs, where the wall-time efficiency on a busy host measures mostly the host.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +39,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil  # comes with Dask's distributed
 
 from sim.execute import DaskExecutor, Executor, InProcess, ProcessPool
 from sim.sweep.points import strategy_points
@@ -76,6 +84,17 @@ class Timing:
     wall_s: float  # the sweep, from its points to its outputs written
     sim_s: float  # the sum of its units' own simulation times
     start_s: float  # starting the executor before the clock (0: none)
+    cpu_s: float  # CPU of this process and its children over the sweep
+
+
+def cpu_s() -> float:
+    """CPU seconds so far of this process, its finished children and its live ones."""
+    t = os.times()
+    live = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # ended since: in children_*
+            live += sum(child.cpu_times()[:2])
+    return t.user + t.system + t.children_user + t.children_system + live
 
 
 def timed_sweep(spec: SweepSpec, config: Config, folder: Path) -> Timing:
@@ -86,13 +105,16 @@ def timed_sweep(spec: SweepSpec, config: Config, folder: Path) -> Timing:
         if isinstance(executor, DaskExecutor):
             executor.connect()
         start_s = time.perf_counter() - begin if config.cluster else 0.0
+        cpu_before = cpu_s()
         begin = time.perf_counter()
         run_sweep(spec, folder, executor)
         wall_s = time.perf_counter() - begin
     finally:
         executor.close()
+    cpu = cpu_s() - cpu_before  # after close: the workers' last CPU counted
     points = (folder / "points").glob("*/*.json")
-    return Timing(wall_s, sum(json.loads(p.read_text())["sim_s"] for p in points), start_s)
+    sim = sum(json.loads(p.read_text())["sim_s"] for p in points)
+    return Timing(wall_s, sim, start_s, cpu)
 
 
 def _best_and_spread(values: list[float], fmt: str, best: Callable[..., float] = min) -> str:
@@ -146,6 +168,11 @@ def main() -> None:
             )
         busy = [t.sim_s / (config.workers * t.wall_s) for t in ts]
         line += f"  busy {_best_and_spread(busy, '{:.2f}', max)}"
+        cpus = [t.cpu_s for t in ts]
+        line += f"\n{'':<16} cpu {_best_and_spread(cpus, '{:.2f}')} s"
+        if config.workers > 1:
+            bound = min(t.cpu_s for t in runs["pool, 1 worker"]) / min(cpus)
+            line += f", cpu-bound efficiency {bound:.2f}"
         if config.cluster:
             starts = [t.start_s for t in ts]
             line += (
