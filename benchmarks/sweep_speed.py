@@ -109,9 +109,9 @@ def timed_sweep(spec: SweepSpec, config: Config, folder: Path) -> Timing:
         begin = time.perf_counter()
         run_sweep(spec, folder, executor)
         wall_s = time.perf_counter() - begin
+        cpu = cpu_s() - cpu_before  # the workers still live: not their shutting down
     finally:
         executor.close()
-    cpu = cpu_s() - cpu_before  # after close: the workers' last CPU counted
     points = (folder / "points").glob("*/*.json")
     sim = sum(json.loads(p.read_text())["sim_s"] for p in points)
     return Timing(wall_s, sim, start_s, cpu)
