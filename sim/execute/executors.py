@@ -274,9 +274,9 @@ class DaskExecutor(_Closing):
                             dashboard_address=None,
                             silence_logs=logging.ERROR,  # workers' start/stop chatter
                         )
-                        self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
                 finally:
                     restore()
+                self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
             else:
                 self._client = Client(self.address, timeout=30)  # type: ignore[no-untyped-call]
                 self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
