@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
+from sim.cost import estimate
 from sim.decide.decision import decide
 from sim.decide.objective import objective_for
 from sim.execute import Executor, FixedWorkload, InProcess, Unit, UnitResult, execute
@@ -356,9 +357,10 @@ def run_scenario(
     record = new_record(scenario, "sim", seed, replications)
     stems = file_stems([p.name for p in policies])
     workload = FixedWorkload(scenario, policies)
+    cost = estimate(scenario, policies)
     units = [
-        Unit(f"{i}/{r}", i, seed, r, artifacts=r == 0, samples=True)
-        for i in range(len(policies))
+        Unit(f"{i}/{r}", i, seed, r, artifacts=r == 0, samples=True, cost_s=c.seconds)
+        for i, c in enumerate(cost.policies)
         for r in range(replications)
     ]
     got: dict[int, dict[int, UnitResult]] = {i: {} for i in range(len(policies))}

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim.execute import (
     DaskExecutor,
@@ -18,6 +20,7 @@ from sim.execute import (
     execute,
 )
 from sim.execute.cache import unit_key
+from sim.execute.executors import DASK_TASK_MOST_S, UNKNOWN_COST_S, dask_tasks
 from sim.policies.presets import preset
 
 from .simhelp import scenario_from
@@ -166,3 +169,68 @@ def test_dask_joins_a_running_scheduler_by_address_and_leaves_it_running(
             assert joined.workers == 1
         assert cluster.status.name == "running"  # not ours to stop
     assert _summaries(got) == _summaries(execute(workload, units, InProcess()))
+
+
+class _TwoWorkersInTurn(InProcess):
+    """In-process, one unit after the other, but counted as two workers: the order it
+    runs them in is the order :func:`execute` hands them over."""
+
+    workers = 2
+
+
+def test_with_more_than_one_worker_the_costliest_units_run_first(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    costs = [0.2, 0.9, 0.2, 0.5]
+    units = [
+        Unit(unit_key({"policy": i % 3}, 7, i), i % 3, 7, i, cost_s=c) for i, c in enumerate(costs)
+    ]
+    ran: list[str] = []
+    out = execute(workload, units, _TwoWorkersInTurn(), on_result=lambda r: ran.append(r.key))
+    # longest first, equal estimates in their given order; results in the units' order
+    assert ran == [units[1].key, units[3].key, units[0].key, units[2].key]
+    assert [r.key for r in out] == [u.key for u in units]
+    ran.clear()
+    execute(workload, units, InProcess(), on_result=lambda r: ran.append(r.key))
+    assert ran == [u.key for u in units]  # one worker: order does not matter, none changed
+
+
+@given(
+    st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 5.0)), min_size=1, max_size=200),
+    st.integers(1, 8),
+)
+def test_dask_tasks_keep_the_order_and_shrink_to_single_units(
+    costs: list[float], workers: int
+) -> None:
+    units = [Unit(str(i), i, 0, 0, cost_s=c) for i, c in enumerate(sorted(costs, reverse=True))]
+    tasks = dask_tasks(units, workers)
+    assert [u for t in tasks for u in t] == units  # every unit once, in order
+    cost = [[u.cost_s or UNKNOWN_COST_S for u in t] for t in tasks]
+    assert all(len(c) == 1 or sum(c) <= DASK_TASK_MOST_S + 1e-9 for c in cost)
+    if workers > 1:  # the last task is one unit: nobody waits long for it
+        assert len(tasks[-1]) == 1
+    for i, c in enumerate(cost):  # each takes at most 1/workers of what is left, or one unit
+        left = sum(map(sum, cost[i:]))
+        assert len(c) == 1 or sum(c) <= left / workers + 1e-9
+
+
+def test_a_unit_that_keeps_its_samples_reads_them_back_from_the_cache(tmp_path: Path) -> None:
+    scenario = scenario_from(tmp_path, SMALL)
+    workload = FixedWorkload(scenario, scenario.policies)
+    cache = ResultCache(tmp_path / "cache")
+    (unit,) = [Unit(unit_key({"policy": 0}, 7, 0), 0, 7, 0, samples=True)]
+    (fresh,) = execute(workload, [unit], InProcess(), cache)
+    (cached,) = execute(workload, [unit], InProcess(), cache, on_progress=_no_run)
+    assert fresh.samples is not None and cached.samples is not None
+    assert fresh.samples.keys() == cached.samples.keys()
+    for name, values in fresh.samples.items():
+        assert values.dtype == cached.samples[name].dtype
+        assert values.tobytes() == cached.samples[name].tobytes()
+    # a summary whose samples are gone is computed again, not read without them
+    next((tmp_path / "cache").glob("*/*.npz")).unlink()
+    assert cache.get(unit.key, samples=True) is None
+    assert cache.get(unit.key) is not None
+
+
+def _no_run(done: int, total: int) -> None:
+    assert done == total, "a unit ran that the cache holds"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.execute import DaskExecutor, InProcess, ProcessPool
+from sim.execute import DaskExecutor, InProcess, ProcessPool, run_unit
+from sim.results import pooled_percentile
 from sim.scenario.errors import ScenarioError
 from sim.scenario.loader import load_policy_file
 from sim.sweep.points import SweepWorkload, halton, strategy_points
@@ -222,6 +223,28 @@ def test_an_interrupted_sweep_keeps_its_points_and_the_rerun_computes_only_the_r
     assert seen[0] == (3, 8)  # three cached, five run
     run_sweep(spec, tmp_path / "fresh", InProcess())
     assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+def test_a_replicated_sweep_pools_its_percentiles_on_any_executor_and_from_its_cache(
+    sweep_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    spec = load_sweep(sweep_file(GRID.replace("  map:", "  replications: 3\n  map:")))
+    record = run_sweep(spec, tmp_path / "a", InProcess())
+    # a point's p99 is the percentile of its three replications' samples together
+    workload = SweepWorkload.of(spec)
+    point = strategy_points(spec)[0]
+    per_rep = [run_unit(workload, u).samples for u in workload.units(point, 3)]
+    pooled = pooled_percentile([s["completion_s"] for s in per_rep if s is not None], 99.0)
+    assert pooled is not None and len(per_rep) == 3
+    row = record["points"][[p["id"] for p in record["points"]].index(point.id)]
+    assert row["summary"]["completion_s"]["p99"] == round(pooled[0], 6)
+    assert row["ci95"]["completion_s"]["p99"] == [round(x, 6) for x in pooled[1]]
+    with ProcessPool(2) as pool:
+        run_sweep(spec, tmp_path / "b", pool)
+    seen: list[tuple[int, int]] = []
+    run_sweep(spec, tmp_path / "a", InProcess(), on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(24, 24)]  # every replication and its samples read back, none run
+    assert _outputs(tmp_path / "a") == _outputs(tmp_path / "b")
 
 
 def test_a_sweep_record_ranks_maps_and_recommends(

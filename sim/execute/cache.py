@@ -4,6 +4,10 @@ A key is the SHA-256 of everything that decides a unit's numbers (the scenario a
 as plain values, the seed, the replication and herdlab's version), so a cached result is
 reused only when it would be recomputed identically. Files are written whole and renamed
 into place: an interrupted write leaves no half a result.
+
+A unit that kept its samples (``Unit.samples``: a replication whose percentiles are pooled
+with its siblings') stores them beside its summary, ``KEY.npz``, written before the summary:
+a summary whose samples are asked for and missing is computed again.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sim import __version__
 from sim.decide.figures import names as figure_names
@@ -44,21 +51,34 @@ class ResultCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+    def _path(self, key: str, suffix: str = ".json") -> Path:
+        return self.folder / key[:2] / f"{key}{suffix}"
 
-    def get(self, key: str) -> UnitResult | None:
+    def get(self, key: str, samples: bool = False) -> UnitResult | None:
+        """The unit's result, with its samples if ``samples``; None when absent or
+        unreadable (computed again)."""
         try:
             data = json.loads(self._path(key).read_text())
         except (OSError, ValueError):
-            return None  # absent, or unreadable: computed again
+            return None
         if not isinstance(data, dict) or data.get("key") != key:
             return None
-        return UnitResult(key, data["summary"], float(data.get("sim_s", 0.0)))
+        kept = None
+        if samples:
+            try:
+                with np.load(self._path(key, ".npz")) as npz:
+                    kept = {name: npz[name] for name in npz.files}
+            except (OSError, ValueError, zipfile.BadZipFile):
+                return None
+        return UnitResult(key, data["summary"], float(data.get("sim_s", 0.0)), samples=kept)
 
     def put(self, result: UnitResult) -> None:
         path = self._path(result.key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if result.samples is not None:  # float64 as they are: pooled exactly as fresh ones
+            tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, **result.samples)  # type: ignore[arg-type]  # (numpy stubs: allow_pickle)
+            tmp.replace(self._path(result.key, ".npz"))
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         record = {"key": result.key, "summary": result.summary, "sim_s": result.sim_s}
         # key order kept: a cached summary must write out exactly as a fresh one

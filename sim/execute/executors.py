@@ -9,11 +9,18 @@ An executor keeps its pool or cluster from its first batch until :meth:`close` (
 runs many batches); use it as a context manager. Interrupts: on KeyboardInterrupt the
 executors cancel what has not started, hand over every unit that still finishes, stop the
 processes they started and re-raise.
+
+Order: with more than one worker, :func:`execute` hands the executor the costliest units
+first (by their estimate, ``Unit.cost_s``), so a long unit does not start last while the
+other workers run out of work. On Dask, units travel in tasks of a few (see
+:func:`dask_tasks`): one task per unit cost the scheduler and client more CPU than the
+simulations could spare on a small machine.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import os
 import signal
@@ -146,19 +153,74 @@ class ProcessPool(_Closing):
 #: GIL switch interval while a Dask worker simulates (Python's default: 5 ms)
 DASK_SWITCH_INTERVAL_S = 0.05
 
+#: the most estimated simulation seconds one Dask task carries (estimates lean high, about
+#: twofold): an interrupt loses at most that much per worker, and progress moves at least
+#: that often, while a task's cost to the scheduler and client (tens of ms of their CPU on
+#: a busy 2-core host, measured) stays a few per cent of its work
+DASK_TASK_MOST_S = 2.0
+#: the estimate taken for a unit whose ``cost_s`` is unknown (0)
+UNKNOWN_COST_S = 0.5
+#: tasks a worker is given ahead: one running, one waiting, so it never waits for the
+#: scheduler between tasks; the rest are submitted as tasks finish
+DASK_TASKS_AHEAD = 2
 
-def _run_on_dask(workload: Workload, unit: Unit) -> UnitResult:
-    """A unit in a Dask worker's task thread. The worker's event loop runs in another
-    thread of the same process and asks for the GIL every few ms; on a busy host each
-    hand-over waits for the OS to schedule that thread, and a simulation ran 1.5-2.5x
+#: herdlab's modules a unit needs, imported in every Dask worker when the executor
+#: connects (once per cluster), not by the first unit each worker runs
+WORKER_MODULES = ("sim.results", "sim.sweep.points", "sim.scenario.loader")
+
+#: Dask's periodic chores on a LocalCluster we start, slowed: at their defaults (event
+#: loop health every 20 ms, system and memory monitors every 0.5 s and 0.1 s) an idle
+#: 2-worker cluster took 11% of one core (measured), which a busy sweep takes from the
+#: simulations. The dashboard's profiler is off: it samples the task thread's stack every
+#: 10 ms, which on a simulation's deep Python stacks costs the simulation itself.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
+def dask_tasks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
+    """``units`` (costliest first) cut into consecutive tasks by guided self-scheduling:
+    each task takes 1 / ``workers`` of the estimated cost left, at most
+    :data:`DASK_TASK_MOST_S`, at least one unit. Tasks shrink towards the end, the last
+    being single cheap units, so no worker waits long for another's last task."""
+    cost = [u.cost_s if u.cost_s > 0 else UNKNOWN_COST_S for u in units]
+    left = list(itertools.accumulate(reversed(cost)))[::-1]  # left[i]: units i.. to run
+    tasks: list[list[Unit]] = []
+    i = 0
+    while i < len(units):
+        target = min(DASK_TASK_MOST_S, left[i] / max(1, workers))
+        task, task_s = [units[i]], cost[i]
+        i += 1
+        while i < len(units) and task_s + cost[i] <= target:
+            task.append(units[i])
+            task_s += cost[i]
+            i += 1
+        tasks.append(task)
+    return tasks
+
+
+def _run_on_dask(workload: Workload, units: Sequence[Unit]) -> list[UnitResult]:
+    """A task's units in a Dask worker's task thread. The worker's event loop runs in
+    another thread of the same process and asks for the GIL every few ms; on a busy host
+    each hand-over waits for the OS to schedule that thread, and a simulation ran 1.5-2.5x
     slower than in a pool process (measured). Holding the GIL for 50 ms at a time lets
     the loop in often enough for heartbeats (seconds apart)."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(DASK_SWITCH_INTERVAL_S)
     try:
-        return run_unit(workload, unit)
+        return [run_unit(workload, u) for u in units]
     finally:
         sys.setswitchinterval(previous)
+
+
+def _import_worker_modules() -> None:
+    import importlib
+
+    for name in WORKER_MODULES:
+        importlib.import_module(name)
 
 
 def _ignore_sigint() -> Callable[[], None]:
@@ -178,7 +240,9 @@ def _ignore_sigint() -> Callable[[], None]:
 class DaskExecutor(_Closing):
     """Units on Dask distributed: ``address`` ``local`` starts a LocalCluster of
     ``workers`` one-thread processes (stopped by :meth:`close`, interrupted or not); any
-    other address joins that scheduler, whose workers must have herdlab installed."""
+    other address joins that scheduler, whose workers must have herdlab installed.
+    Connecting (the first batch, or :meth:`connect`) also imports herdlab in every
+    worker."""
 
     def __init__(self, address: str = "local", workers: int | None = None) -> None:
         self.address = address
@@ -188,35 +252,35 @@ class DaskExecutor(_Closing):
         self._workload: Workload | None = None
         self._shared: Any = None
 
-    def _connect(self) -> Any:
+    def connect(self) -> Any:
+        """The client: the cluster started or joined, herdlab imported in its workers."""
         if self._client is None:
             from distributed import Client, LocalCluster
 
             if self.address == "local":
                 import dask
 
-                # A worker samples its task thread's stack every 10 ms for the dashboard's
-                # profile: on a simulation's deep Python stacks that costs the simulation
-                # itself. Nannies hand this config to the workers they start.
-                dask.config.set({"distributed.worker.profile.enabled": False})
                 # Ctrl-C reaches the whole process group; the workers must leave it to
                 # us (finished units handed over, the cluster closed in order), so they
                 # start with SIGINT ignored, a disposition a spawned process keeps.
+                # Nannies hand the config to the workers they start.
                 restore = _ignore_sigint()
                 try:
-                    self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                        n_workers=self.workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                        silence_logs=logging.ERROR,  # workers' start/stop chatter
-                    )
+                    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                        self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                            n_workers=self.workers,
+                            threads_per_worker=1,
+                            processes=True,
+                            dashboard_address=None,
+                            silence_logs=logging.ERROR,  # workers' start/stop chatter
+                        )
                 finally:
                     restore()
                 self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
             else:
                 self._client = Client(self.address, timeout=30)  # type: ignore[no-untyped-call]
                 self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
+            self._client.run(_import_worker_modules)
         return self._client
 
     def run(self, workload: Workload, units: Sequence[Unit], on_result: OnResult) -> None:
@@ -224,27 +288,39 @@ class DaskExecutor(_Closing):
             return
         from distributed import as_completed
 
-        client = self._connect()
+        client = self.connect()
         if self._workload is not workload:  # the workload travels once per worker
             self._shared = client.scatter(workload, broadcast=True, hash=False)
             self._workload = workload
-        futures = [
-            client.submit(_run_on_dask, self._shared, u, key=f"herdlab-{u.key}-{i}", pure=False)
-            for i, u in enumerate(units)
-        ]
+        tasks = iter(dask_tasks(units, self.workers))
+        futures: list[Any] = []
+        running = as_completed()  # type: ignore[no-untyped-call]
+
+        def submit_next() -> None:
+            task = next(tasks, None)
+            if task is not None:
+                future = client.submit(_run_on_dask, self._shared, task, pure=False)
+                futures.append(future)
+                running.add(future)  # type: ignore[no-untyped-call]
+
         try:
-            for f in as_completed(futures):  # type: ignore[no-untyped-call]
-                on_result(f.result())
+            for _ in range(DASK_TASKS_AHEAD * self.workers):
+                submit_next()
+            for f in running:
+                for result in f.result():
+                    on_result(result)
+                submit_next()
         except KeyboardInterrupt:
             client.cancel([f for f in futures if not f.done()])
             for f in futures:
                 if f.status != "finished":
                     continue
                 try:
-                    result = f.result(timeout=10)
+                    results = f.result(timeout=10)
                 except Exception:  # lost with a worker while stopping: nothing to keep
                     continue
-                on_result(result)
+                for result in results:
+                    on_result(result)
             raise
 
     def close(self) -> None:
@@ -272,8 +348,8 @@ def execute(
 ) -> list[UnitResult]:
     """Every unit's result, in the units' order: from ``cache`` when it holds them, the
     rest run on ``executor`` and stored in ``cache`` as each finishes (so an interrupted
-    batch keeps every finished unit). A unit that asks for artifacts or samples is always
-    run (the cache holds summaries).
+    batch keeps every finished unit). A unit that asks for artifacts is always run (the
+    cache holds summaries and samples).
     ``on_result`` sees each result as it arrives, cached ones first."""
     results: dict[str, UnitResult] = {}
     todo: list[Unit] = []
@@ -281,7 +357,7 @@ def execute(
     for u in units:
         if u.key in results or u.key in queued:
             continue  # the same simulation twice: run once
-        hit = None if cache is None or u.artifacts or u.samples else cache.get(u.key)
+        hit = None if cache is None or u.artifacts else cache.get(u.key, u.samples)
         if hit is not None:
             results[u.key] = hit
         else:
@@ -303,5 +379,7 @@ def execute(
         if on_progress is not None:
             on_progress(len(results), total)
 
+    if executor.workers > 1:  # costliest first (a stable sort: ties keep their order)
+        todo.sort(key=lambda u: -u.cost_s)
     executor.run(workload, todo, done)
     return [results[u.key] for u in units]

@@ -20,6 +20,9 @@ class Unit:
     ``key`` names the result in a cache; ``artifacts`` asks for the first replication's
     CSVs and distributions as well as its summary (a plain run writes them; a sweep does
     not need them); ``samples`` for the samples percentiles pool over replications.
+    ``cost_s`` is the unit's estimated simulation time (:func:`sim.cost.estimate`; 0:
+    unknown): executors with more than one worker start the costliest units first. It
+    schedules and changes no result, so it is not part of the key.
     """
 
     key: str
@@ -28,6 +31,7 @@ class Unit:
     replication: int
     artifacts: bool = False
     samples: bool = False
+    cost_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from sim.cost import estimate
 from sim.execute.cache import unit_key
+from sim.execute.units import Unit
 from sim.policies.policy import Policy
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.grammar import Checker
@@ -103,21 +105,36 @@ class SweepWorkload:
         scenario = build_scenario(scenario_values, checker, Path(self.source), self.raw)
         return scenario, scenario.policies[0]
 
-    def key(self, point: Point, seed: int, replication: int) -> str:
+    def units(self, point: Point, replications: int, cost_s: float = 0.0) -> list[Unit]:
+        """The point's units, one per replication, seeded by the point's own scenario seed
+        and keyed by its plain values. With more than one replication each keeps its
+        samples, which the point's percentiles pool."""
         scenario_values, policy = self.plain(point)
+        seed = int(scenario_values["seed"])
         what = {
             "scenario": {k: v for k, v in scenario_values.items() if k not in _NOT_IN_KEY},
             "policy": {k: v for k, v in policy.items() if k != "name"},
         }
-        return unit_key(what, seed, replication)
+        return [
+            Unit(unit_key(what, seed, r), point, seed, r, samples=replications > 1, cost_s=cost_s)
+            for r in range(replications)
+        ]
 
-    def check(self, points: Sequence[Point], sweep_file: str, line: int) -> None:
+    def cost_s(self, point: Point) -> float:
+        """The point's estimated simulation seconds (:func:`sim.cost.estimate`);
+        ScenarioError when it cannot be built."""
+        scenario, policy = self.realize(point)
+        return estimate(scenario, [policy]).seconds
+
+    def check(self, points: Sequence[Point], sweep_file: str, line: int) -> dict[int, float]:
         """Build every point once; ScenarioError lists the points that cannot be built
-        (a cap below a base, a fault past the scenario's end), each once per rule."""
+        (a cap below a base, a fault past the scenario's end), each once per rule.
+        Returns every point's estimated simulation seconds, by index."""
         problems: dict[str, Problem] = {}
+        costs: dict[int, float] = {}
         for point in points:
             try:
-                self.realize(point)
+                costs[point.index] = self.cost_s(point)
             except ScenarioError as exc:
                 for p in exc.problems:
                     text = f"{p.path}: {p.message}"
@@ -131,6 +148,7 @@ class SweepWorkload:
                         )
         if problems:
             raise ScenarioError(problems.values())
+        return costs
 
     def _parameter_at(self, path: str) -> Parameter | None:
         """The parameter a built point's problem at ``path`` comes from: the one setting

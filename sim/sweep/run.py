@@ -8,6 +8,7 @@ sweep writes the same bytes on any executor.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -34,12 +35,19 @@ class SweepInterrupted(Exception):
         self.record = record
 
 
-def _units(workload: SweepWorkload, points: Sequence[Point], replications: int) -> list[Unit]:
+def _units(
+    workload: SweepWorkload,
+    points: Sequence[Point],
+    replications: int,
+    costs: Mapping[int, float],
+    keys: dict[str, list[str]],
+) -> list[Unit]:
+    """Every point's units; each point's unit keys go into ``keys`` (by point id)."""
     out: list[Unit] = []
     for p in points:
-        scenario_values, _ = workload.plain(p)
-        seed = int(scenario_values["seed"])  # the point's own scenario seed
-        out.extend(Unit(workload.key(p, seed, r), p, seed, r) for r in range(replications))
+        units = workload.units(p, replications, costs[p.index])
+        keys[p.id] = [u.key for u in units]
+        out.extend(units)
     return out
 
 
@@ -58,6 +66,7 @@ def run_sweep(
     workload = SweepWorkload.of(spec)
     cache = ResultCache(out_dir / "points")
     done: dict[str, UnitResult] = {}
+    keys: dict[str, list[str]] = {}  # point id -> its units' keys
     points: list[Point] = []
 
     def keep(result: UnitResult) -> None:
@@ -68,48 +77,47 @@ def run_sweep(
             from sim.sweep.search import search
 
             def run_batch(batch: Sequence[Point]) -> list[Mapping[str, Any] | None]:
-                buildable = []
+                costs = {}
                 for p in batch:
-                    try:
-                        workload.realize(p)
-                        buildable.append(p)
-                    except ScenarioError:
-                        pass  # told to the sampler as a failed trial
+                    with contextlib.suppress(ScenarioError):  # told the sampler: failed
+                        costs[p.index] = workload.cost_s(p)
                 points.extend(batch)
-                units = _units(workload, buildable, spec.replications)
+                buildable = [p for p in batch if p.index in costs]
+                units = _units(workload, buildable, spec.replications, costs, keys)
                 execute(workload, units, executor, cache, on_progress, keep)
-                by_point = _summaries(workload, buildable, spec.replications, done)
+                by_point = _summaries(buildable, keys, done)
                 return [by_point.get(p.id, (None, None))[0] for p in batch]
 
             search(spec, workload, run_batch, on_batch)
         else:
             points = strategy_points(spec)
-            workload.check(points, str(spec.file), spec.line)
-            units = _units(workload, points, spec.replications)
+            costs = workload.check(points, str(spec.file), spec.line)
+            units = _units(workload, points, spec.replications, costs, keys)
             execute(workload, units, executor, cache, on_progress, keep)
     except KeyboardInterrupt:
-        record = sweep_record(spec, workload, points, done, complete=False)
+        record = sweep_record(spec, workload, points, keys, done, complete=False)
         write_outputs(out_dir, record)
         raise SweepInterrupted(record) from None
-    record = sweep_record(spec, workload, points, done, complete=True)
+    record = sweep_record(spec, workload, points, keys, done, complete=True)
     write_outputs(out_dir, record)
     return record
 
 
 def _summaries(
-    workload: SweepWorkload,
     points: Sequence[Point],
-    replications: int,
+    keys: Mapping[str, Sequence[str]],
     done: Mapping[str, UnitResult],
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Mean summary and CI of every point whose replications all finished."""
+    """Summary and CI of every point whose replications all finished: means over the
+    replications, the percentiles pooled over their samples (:func:`mean_and_ci`)."""
     out = {}
     for p in points:
-        scenario_values, _ = workload.plain(p)
-        seed = int(scenario_values["seed"])
-        keys = [workload.key(p, seed, r) for r in range(replications)]
-        if all(k in done for k in keys):
-            out[p.id] = mean_and_ci([done[k].summary for k in keys])
+        mine = keys.get(p.id, ())
+        if mine and all(k in done for k in mine):
+            results = [done[k] for k in mine]
+            samples = [r.samples for r in results if r.samples is not None]
+            pooled = samples if len(samples) == len(results) > 1 else None
+            out[p.id] = mean_and_ci([r.summary for r in results], pooled)
     return out
 
 
@@ -117,13 +125,14 @@ def sweep_record(
     spec: SweepSpec,
     workload: SweepWorkload,
     points: Sequence[Point],
+    keys: Mapping[str, Sequence[str]],
     done: Mapping[str, UnitResult],
     complete: bool,
 ) -> dict[str, Any]:
     """The sweep's record (``sweep.json``): every finished point, ranked and analysed."""
     from sim.scenario.loader import build_scenario
 
-    summaries = _summaries(workload, points, spec.replications, done)
+    summaries = _summaries(points, keys, done)
     names = spec.policy_names
     objective = spec.objective
     rows: list[dict[str, Any]] = []
