@@ -52,7 +52,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-FUZZ_LIMITS = Limits(memory_bytes=BASE_BYTES + 150e6, seconds=1.5, memory_source="fuzz budget")
+FUZZ_LIMITS = Limits(memory_bytes=BASE_BYTES + 150e6, seconds=0.6, memory_source="fuzz budget")
 """What a mutant may cost, estimated, to be run here: small, so the suite stays fast."""
 CHILD_EXTRA_BYTES = 768 * 2**20
 """Address space a child may add to what it inherits: a run past this fails to allocate."""
@@ -62,7 +62,7 @@ draw buffers, allocator arenas): 9.5 MB measured for cloud-run-503-burst, whose
 estimate's per-job and per-bucket part is 0.9 MB. The estimate's BASE_BYTES holds
 it; here the base is the forked process's own size, so it is allowed for apart."""
 CHILD_TIMEOUT_S = 60.0
-"""A hang guard, far above the 1.5 s the estimate allows (the machine may be busy)."""
+"""A hang guard, far above the 0.6 s the estimate allows (the machine may be busy)."""
 
 
 def _load_or_problems(tmp: Path, raw: bytes) -> Scenario | None:

@@ -347,14 +347,14 @@ _POISSON = MINIMAL.replace(
         (
             _POISSON.replace("rate_per_s: 10", "rate_per_s: 1e6"),
             "clients.arrival",
-            "60,000,000 arrivals expected; at most 5,000,000",
+            "60,000,000 arrivals expected; at most 20,000,000",
         ),
         (
             MINIMAL + "service: {autoscale: {max_instances: 2, interval_s: 1e-9}}\n",
             "service.autoscale.interval_s",
             "must be >= 0.001",
         ),
-        (MINIMAL.replace("count: 10", "count: 1000000000"), "clients.count", "must be <= 5e+06"),
+        (MINIMAL.replace("count: 10", "count: 1000000000"), "clients.count", "must be <= 2e+07"),
         (
             MINIMAL + "faults: [{kind: stream_drop, start_s: 0, end_s: 60, every_s: 0.000001}]\n",
             "faults[0].every_s",
