@@ -30,6 +30,8 @@ class Distribution(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Constant:
+    """Always ``value_s``."""
+
     value_s: float
 
     @property
@@ -50,6 +52,8 @@ class Constant:
 
 @dataclass(frozen=True, slots=True)
 class Exponential:
+    """Exponentially distributed, with mean ``mean``."""
+
     mean: float
 
     @property
@@ -95,6 +99,8 @@ class FoldedNormal:
 
 @dataclass(frozen=True, slots=True)
 class LogNormal:
+    """Log-normally distributed: ``median_s`` times ``exp(sigma * Z)``, Z standard normal."""
+
     median_s: float
     sigma: float
 
@@ -114,6 +120,8 @@ class LogNormal:
 
 @dataclass(frozen=True, slots=True)
 class Uniform:
+    """Uniformly distributed between ``low_s`` and ``high_s``."""
+
     low_s: float
     high_s: float
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,32 @@ def test_no_module_draws_from_a_global_random_source() -> None:
             text = path.read_text()
             assert "np.random.seed" not in text and "np.random.rand" not in text, path
             assert "import random" not in text.replace("import random_", ""), path
+
+
+# What ``herdlab --help`` and ``herdlab validate`` must not import: each costs start-up
+# time (numpy alone ~0.1 s) and none is needed to read a scenario.
+HEAVY = (
+    "numpy", "simpy", "scipy", "matplotlib", "aiohttp", "redis", "optuna", "dask",
+    "sim.world", "sim.sweep.spec", "sim.decide.objective", "reports",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["validate", "scenarios/thundering-herd.yaml"], ["validate", "--help"]],
+)
+def test_help_and_validate_import_nothing_heavy(args: list[str]) -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({args!r})\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    modules = set(out.stdout.split())
+    assert "harness.cli" in modules
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+    assert heavy == [], f"herdlab {' '.join(args)} imports {heavy}"

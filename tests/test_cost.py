@@ -54,6 +54,31 @@ def test_a_huge_burst_is_refused_naming_clients_count(write_yaml: WriteYaml) -> 
     assert scenario.lines["clients.count"] == 4
 
 
+def test_a_ten_million_client_herd_validates_and_fits_a_roomy_machine(tmp_path: Path) -> None:
+    # thundering-herd scaled to 10 M clients as benchmarks/sim_scale.py scales it (rate
+    # and instances with the clients): within the schema's bounds, and not refused when
+    # 16 GB may be taken (80% of 20 GB available): 10 GB estimated, 0.45 KB a client
+    # measured at 1 M
+    text = (SCENARIOS / "thundering-herd.yaml").read_text()
+    for old, new in (
+        ("count: 10000\n", "count: 10000000\n"),
+        ("rate_per_s: 100}", "rate_per_s: 104167}"),
+        ("instances: 40\n", "instances: 40000\n"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "herd-10m.yaml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    assert scenario.clients.count == 10_000_000
+    cost = estimate(scenario, [scenario.policy("full-jitter")])
+    assert refusals(cost, Limits(memory_bytes=16e9)) == []
+    # every policy at once is four such runs: over the hour, refused naming the knob
+    every = refusals(estimate(scenario, scenario.policies), Limits(memory_bytes=16e9))
+    assert [r.knob.path for r in every] == ["clients.count"]
+    assert "x 4 runs" in every[0].message
+
+
 def test_memory_grows_with_clients_and_time_with_replications(write_yaml: WriteYaml) -> None:
     small = load_scenario(write_yaml(MINIMAL))
     big = load_scenario(write_yaml(MINIMAL.replace("count: 10", "count: 10000"), "big.yaml"))

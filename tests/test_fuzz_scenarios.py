@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, event, given, settings
 
 from sim.cost import BASE_BYTES, Limits, estimate, refusals
 from sim.results import artifacts_of, new_record, policy_entry, write_results
 from sim.scenario import ScenarioError, load_scenario
+from sim.scenario.loader import _compose
 from sim.scenario.model import Scenario
 from sim.world.run import run_policy
 from sim.world.summary import summarize
@@ -50,7 +52,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-FUZZ_LIMITS = Limits(memory_bytes=BASE_BYTES + 150e6, seconds=1.5, memory_source="fuzz budget")
+FUZZ_LIMITS = Limits(memory_bytes=BASE_BYTES + 150e6, seconds=0.6, memory_source="fuzz budget")
 """What a mutant may cost, estimated, to be run here: small, so the suite stays fast."""
 CHILD_EXTRA_BYTES = 768 * 2**20
 """Address space a child may add to what it inherits: a run past this fails to allocate."""
@@ -60,7 +62,7 @@ draw buffers, allocator arenas): 9.5 MB measured for cloud-run-503-burst, whose
 estimate's per-job and per-bucket part is 0.9 MB. The estimate's BASE_BYTES holds
 it; here the base is the forked process's own size, so it is allowed for apart."""
 CHILD_TIMEOUT_S = 60.0
-"""A hang guard, far above the 1.5 s the estimate allows (the machine may be busy)."""
+"""A hang guard, far above the 0.6 s the estimate allows (the machine may be busy)."""
 
 
 def _load_or_problems(tmp: Path, raw: bytes) -> Scenario | None:
@@ -88,6 +90,45 @@ def test_validate_raises_only_scenario_errors_with_file_and_line(
     if scenario is not None:  # whatever validates can be estimated
         cost = estimate(scenario, scenario.policies)
         assert cost.memory_bytes > 0 and cost.seconds >= 0
+
+
+def _tree(node: yaml.Node) -> Any:
+    """A node tree as plain values: kind, tag, style, start mark, children (a plain
+    scalar's style and a block collection's flow_style are None in PyYAML, "" and False
+    in libyaml; end marks, which nothing reads, differ at the end of a file)."""
+    marks = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, node.style or None, marks)
+    if isinstance(node, yaml.SequenceNode):
+        return ("seq", node.tag, bool(node.flow_style), marks, [_tree(n) for n in node.value])
+    pairs = [(_tree(k), _tree(v)) for k, v in node.value]
+    return ("map", node.tag, bool(node.flow_style), marks, pairs)
+
+
+def _read_with(loader: Any, text: str) -> Any:
+    try:
+        node = _compose("mutant.yaml", text, loader)
+    except (yaml.YAMLError, ScenarioError):
+        return "refused"
+    return None if node is None else _tree(node)
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@settings(settings.get_profile("herdlab-fuzz-validate"))
+@given(raw=mutant_bytes())
+def test_libyaml_reads_what_pyyaml_reads_with_the_same_nodes_and_lines(raw: bytes) -> None:
+    # the loader reads with libyaml and, on any problem, again with PyYAML for its
+    # wording: so libyaml must accept nothing PyYAML refuses, and build the same nodes
+    text = raw.decode("utf-8", errors="replace")
+    if "\t" in text:  # read by PyYAML alone (libyaml takes tabs PyYAML refuses)
+        return
+    pure = _read_with(yaml.SafeLoader, text)
+    fast = _read_with(yaml.CSafeLoader, text)
+    event(f"pyyaml {'refuses' if pure == 'refused' else 'reads'}")
+    if pure == "refused":
+        assert fast == "refused"
+    elif fast != "refused":  # refused by libyaml alone: PyYAML reads it, as before
+        assert fast == pure
 
 
 # ---------------------------------------------------------------- running what validates

@@ -3,7 +3,9 @@
 Each command module has ``add_parser(sub)`` (its arguments) and ``main(args) -> int``.
 Modules are imported only to build the parser, and they import the heavy parts of
 herdlab (the simulator, matplotlib, aiohttp) inside ``main``, so ``herdlab --help``
-and ``herdlab validate`` start fast.
+and ``herdlab validate`` start fast. A command line that names its command builds
+only that command's parser (argparse's gettext look-ups and ten modules cost more than
+validating a file); anything else (``--help``, a typo) builds them all.
 
 A user's mistake (a bad scenario, a missing file, a wrong flag) prints
 ``FILE:LINE: path: rule`` lines and exits 2, never a traceback. Exit codes are in
@@ -40,7 +42,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 with one clear line on a wrong flag, and no traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone (the others are then not
+    built; usage lines and errors read the same)."""
     parser = _Parser(
         prog="herdlab",
         description="Simulate and test client retry, backoff, jitter and reconnect policies.",
@@ -48,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         " 2 bad input, 3 could not run (a real component did not start), 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"herdlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
+    # with one command built, the usage line still names them all, as argparse would
+    every = None if command is None else "{" + ",".join(COMMANDS) + "}"
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar=every)
+    for name in COMMANDS if command is None else (command,):
         module = importlib.import_module(f"harness.cli.{name.replace('-', '_')}")
         module.add_parser(sub)
     return parser
@@ -60,7 +66,8 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     # a terminated command cleans up exactly like an interrupted one
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

@@ -16,13 +16,14 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from sim.scenario.errors import Problem, ScenarioError
-    from sim.scenario.loader import load_scenario
-    from sim.sweep.spec import has_sweep, load_sweep
+    from sim.scenario.loader import has_sweep, load_scenario
 
     problems: list[Problem] = []
     for file in args.files:
         try:
             if has_sweep(file):  # a sweep's values and paths, and its scenario's
+                from sim.sweep.spec import load_sweep
+
                 sweep = load_sweep(file)
                 scenario = load_scenario(sweep.scenario_file)
             else:

@@ -32,6 +32,8 @@ class Spec:
 
 @dataclass(frozen=True)
 class Number(Spec):
+    """A number (an integer when ``integer``) within its bounds."""
+
     integer: bool = False
     minimum: float | None = None
     exclusive_minimum: float | None = None
@@ -41,6 +43,8 @@ class Number(Spec):
 
 @dataclass(frozen=True)
 class String(Spec):
+    """A string: one of ``choices`` when given, at most ``max_length`` long."""
+
     choices: tuple[str, ...] = ()
     max_length: int | None = None
     pattern: str | None = None
@@ -50,17 +54,23 @@ class String(Spec):
 
 @dataclass(frozen=True)
 class Boolean(Spec):
+    """true or false."""
+
     doc: str = ""
 
 
 @dataclass(frozen=True)
 class Nullable(Spec):
+    """null, or what ``inner`` describes."""
+
     inner: Spec
     doc: str = ""
 
 
 @dataclass(frozen=True)
 class ListOf(Spec):
+    """A list of ``item``, with ``min_items`` to ``max_items`` items."""
+
     item: Spec
     min_items: int = 0
     max_items: int | None = None
@@ -86,6 +96,8 @@ class Amount(Spec):
 
 @dataclass(frozen=True)
 class Field:
+    """A record's key: what its value is, whether it is required, its default."""
+
     spec: Spec
     required: bool = False
     default: Any = _MISSING
@@ -94,6 +106,8 @@ class Field:
 
 @dataclass(frozen=True)
 class Record(Spec):
+    """A mapping with a fixed set of keys."""
+
     fields: Mapping[str, Field]
     doc: str = ""
 
@@ -228,7 +242,8 @@ class Checker:
                 return _MISSING
             return value
         assert isinstance(spec, Number)
-        if isinstance(value, str) and node.style is None and _YAML12_FLOAT.fullmatch(value):
+        # plain: PyYAML's style None, libyaml's ""
+        if isinstance(value, str) and not node.style and _YAML12_FLOAT.fullmatch(value):
             value = float(value)  # 1e30: YAML 1.2 (and every reader) takes it as a number
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(node, path, f"expected {_type_name(spec)}, got {value!r}")

@@ -1,7 +1,8 @@
 """Load scenario files: safe YAML, checked against the grammar, built into frozen objects.
 
-Only ``yaml.SafeLoader`` ever sees a file, so a scenario can never execute code.
-Every problem found is reported, each with file, line, path and rule.
+Only ``yaml.SafeLoader`` (or its libyaml twin ``yaml.CSafeLoader``: the same safe
+constructor and resolver over libyaml's parser) ever sees a file, so a scenario can
+never execute code. Every problem found is reported, each with file, line, path and rule.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from sim import distributions as dist
 from sim.decide.figures import figure
-from sim.decide.objective import Constraint, Objective
-from sim.decide.verdict import Bound
 from sim.policies.backoff import Backoff, BackoffKind, Jitter
 from sim.policies.breaker import BreakerSpec
 from sim.policies.budget import AwsQuota, BudgetSpec, GrpcThrottle, RatioBudget
@@ -35,6 +34,9 @@ from sim.scenario.schema import (
     POLICY_FILE,
     SCENARIO,
 )
+
+if TYPE_CHECKING:
+    from sim.decide.objective import Objective
 
 T = TypeVar("T")
 
@@ -111,17 +113,30 @@ def _yaml_problem(name: str, text: str, exc: Exception) -> Problem:
     return Problem(name, 1, "", f"malformed YAML: {exc}")
 
 
-def _check_shape(name: str, text: str) -> None:
+_Loader = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+_FAST_LOADER: _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML was built with it: thundering-herd.yaml reads in 1 ms
+where PyYAML takes 15 (and ``validate`` reads a file twice, each time a shape pass and
+a compose). It builds the same nodes with the same start marks (a plain scalar's style
+is "" where PyYAML's is None). A file it cannot read is read again by
+``yaml.SafeLoader``, so every problem keeps PyYAML's wording and line; so is a file
+with a tab, which libyaml takes inside a plain scalar where PyYAML refuses it
+(``tests/test_fuzz_scenarios.py`` holds libyaml to refusing whatever PyYAML refuses,
+and to the same nodes)."""
+
+
+def _check_shape(name: str, text: str, loader_class: _Loader) -> None:
     """Refuse nesting deeper than MAX_DEPTH and more than MAX_NODES values, from the
     parser's events (an iterative pass), before the recursive composer sees the file."""
-    loader = yaml.SafeLoader(text)
+    loader = loader_class(text)
     try:
         depth = 0
         total = 0
         anchored: dict[str, int] = {}  # anchor -> values it stands for
         open_at: list[tuple[str | None, int]] = []  # per open collection: anchor, total then
         while loader.check_event():
-            event = loader.get_event()  # type: ignore[no-untyped-call]
+            event = loader.get_event()
+            assert event is not None  # check_event said there is one
             line = event.start_mark.line + 1 if event.start_mark is not None else 1
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
@@ -173,12 +188,14 @@ def _read_node(path: Path) -> tuple[yaml.Node, str, bytes]:
     name = str(path)
     text, raw = _read_text(path)
     try:
-        _check_shape(name, text)
-        loader = yaml.SafeLoader(text)
+        fast = _FAST_LOADER if "\t" not in text else yaml.SafeLoader
         try:
-            node = loader.get_single_node()
-        finally:
-            loader.dispose()
+            node = _compose(name, text, fast)
+        except (yaml.YAMLError, ScenarioError):
+            if fast is yaml.SafeLoader:
+                raise
+            # libyaml found a problem: read the file again, for PyYAML's words and line
+            node = _compose(name, text, yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ScenarioError([_yaml_problem(name, text, exc)]) from None
     except RecursionError:  # pragma: no cover - _check_shape bounds the nesting first
@@ -186,6 +203,17 @@ def _read_node(path: Path) -> tuple[yaml.Node, str, bytes]:
     if node is None:
         raise ScenarioError([Problem(name, 1, "", "the file is empty")])
     return node, name, raw
+
+
+def _compose(name: str, text: str, loader_class: _Loader) -> yaml.Node | None:
+    """The node tree of ``text`` (None: no document), its shape checked first."""
+    _check_shape(name, text, loader_class)
+    loader = loader_class(text)
+    try:
+        node: yaml.Node | None = loader.get_single_node()
+    finally:
+        loader.dispose()
+    return node
 
 
 def top_level(path: str | Path) -> dict[str, yaml.Node] | None:
@@ -199,6 +227,16 @@ def top_level(path: str | Path) -> dict[str, yaml.Node] | None:
     if not isinstance(node, yaml.MappingNode):
         return None
     return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def has_sweep(path: str | Path) -> bool:
+    """Whether a YAML file holds a sweep (of its own, or a scenario's ``sweep:`` block):
+    here, not in :mod:`sim.sweep.spec`, so ``validate`` of a scenario reads no sweep code."""
+    top = top_level(path)
+    if top is None or "sweep" not in top:
+        return False
+    node = top["sweep"]
+    return not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"))
 
 
 def _parse(path: Path, spec: Record) -> tuple[Any, Checker, bytes]:
@@ -633,6 +671,10 @@ class _Builder:
 
     def objective(self, o: dict[str, Any], kind: str | None) -> Objective | None:
         """The scenario's ``objective:``: one goal, constraints, tie-breakers."""
+        # imported here: most scenarios have none, and validate starts faster without
+        from sim.decide.objective import Constraint, Objective
+        from sim.decide.verdict import Bound
+
         path = "objective"
         goals = [g for g in ("maximize", "minimize") if g in o]
         if len(goals) != 1:

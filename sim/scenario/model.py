@@ -30,6 +30,8 @@ class Burst:
 
 @dataclass(frozen=True, slots=True)
 class RateStep:
+    """From ``from_s`` on (until the next step), arrivals come at ``rate_per_s``."""
+
     from_s: float
     rate_per_s: float
 
@@ -81,6 +83,8 @@ class BudgetScope(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Clients:
+    """Who calls the service: how many, how they arrive, how long they wait."""
+
     count: int | None  # burst / closed: how many; poisson / ramp: at most (None: no limit)
     arrival: Arrival
     job_timeout_s: float
@@ -125,6 +129,8 @@ class Autoscale:
 
 @dataclass(frozen=True, slots=True)
 class Service:
+    """The service the clients call: its kind, capacity, queue and answers."""
+
     kind: ServiceKind
     instances: int
     concurrency: int  # requests one instance serves at once
@@ -145,6 +151,8 @@ class Service:
 
 @dataclass(frozen=True, slots=True)
 class Network:
+    """The network between clients and service."""
+
     latency: Distribution  # one way, per message
 
 
@@ -344,6 +352,8 @@ class Fidelity:
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
+    """One scenario file, checked and built: everything a run needs."""
+
     name: str
     description: str
     seed: int

@@ -135,15 +135,6 @@ class SweepSpec:
         return tuple(p if isinstance(p, str) else p["name"] for p in self.policies)
 
 
-def has_sweep(path: str | Path) -> bool:
-    """Whether a YAML file holds a sweep (of its own, or a scenario's ``sweep:`` block)."""
-    top = top_level(path)
-    if top is None or "sweep" not in top:
-        return False
-    node = top["sweep"]
-    return not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"))
-
-
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep (a scenario with ``sweep:`` or a sweep file); ScenarioError lists every
     problem, in the sweep file and in the scenario it names."""
