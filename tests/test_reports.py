@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -27,6 +28,15 @@ from sim.results import run_scenario
 from sim.scenario import load_scenario
 
 from .simhelp import SCENARIOS, base, scenario_from
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Charts a test draws but does not save stay open in pyplot; close them after it."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 @pytest.fixture(scope="module")
