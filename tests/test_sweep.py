@@ -332,3 +332,122 @@ def test_the_shipped_sweeps_validate() -> None:
     assert len(sweeps) >= 2
     result = herdlab("validate", *map(str, sweeps))
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ Ctrl-C, for real
+
+#: a grid of 24 points whose each takes a few tenths of a second: long enough to interrupt
+LONG_GRID = """\
+sweep:
+  scenario: tiny.yaml
+  parameters:
+    faults[0].end_s: [12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]
+    retry.max_attempts: [2, 4]
+"""
+
+
+def _press_ctrl_c(
+    sweep: Path, out: Path, executor: list[str], when: Callable[[set[int]], bool]
+) -> tuple[int, str, set[int]]:
+    """Run ``herdlab sweep`` in a session of its own, press Ctrl-C (SIGINT to the whole
+    process group, as a terminal does) once ``when(pids it has started so far)`` holds;
+    its exit code, its stderr and the pids of every process it had started."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    argv = [sys.executable, "-m", "harness.cli", "sweep", str(sweep), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*argv, "--quiet", "--no-report", *executor],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while not when(started) and proc.poll() is None and time.monotonic() < deadline:
+            started |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        started |= {p.pid for p in psutil.Process(proc.pid).children(recursive=True)}
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # the test failed: stop it all the same
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, stderr, started
+
+
+def _gone(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running after up to 10 s (zombies count as gone)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 10
+    while True:
+        alive = set()
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "executor", [["--workers", "2"], ["--dask", "local", "--workers", "2"]], ids=["pool", "dask"]
+)
+def test_ctrl_c_mid_sweep_keeps_the_finished_points_stops_every_process_and_exits_130(
+    sweep_file: Callable[[str], Path], tmp_path: Path, executor: list[str]
+) -> None:
+    sweep = sweep_file(LONG_GRID)
+    out = tmp_path / "out"
+
+    def two_points_done(_started: set[int]) -> bool:
+        return len(list((out / "points").glob("*/*.json"))) >= 2
+
+    code, stderr, started = _press_ctrl_c(sweep, out, executor, two_points_done)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "interrupted:" in stderr
+    assert started and not _gone(started)  # every worker (and nanny) stopped
+    kept = len(list((out / "points").glob("*/*.json")))
+    assert 2 <= kept < 24
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["complete"] is False and len(record["points"]) == kept
+    # the same command again computes only the rest, and gives what one run gives
+    rerun = herdlab("sweep", str(sweep), "--out", str(out), "--workers", "1", "--no-report")
+    assert rerun.returncode == 0, rerun.stderr
+    fresh = herdlab(
+        "sweep", str(sweep), "--out", str(tmp_path / "fresh"), "--workers", "1", "--no-report"
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert _outputs(out) == _outputs(tmp_path / "fresh")
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_dask_cluster_starts_is_not_lost(
+    sweep_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Pressed as the first worker process starts (the workers start with SIGINT held
+    back from them): the sweep stops once the cluster is up, closes it and exits 130."""
+    sweep = sweep_file(LONG_GRID)
+    out = tmp_path / "out"
+    code, stderr, started = _press_ctrl_c(
+        sweep, out, ["--dask", "local", "--workers", "2"], lambda started: bool(started)
+    )
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert not _gone(started)
+    assert not list((out / "points").glob("*/*.json"))  # nothing ran

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -65,7 +66,16 @@ def _sigterm_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+#: numpy's BLAS starts a thread per core at import, idle in herdlab (one simulation is one
+#: thread; a sweep runs one process per core, as Dask's workers, which set the same, do);
+#: a thread that does not block SIGINT would take a Ctrl-C held back while a Dask cluster
+#: starts, and drop it (see sim.execute.executors._hold_sigint)
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for name, value in ONE_BLAS_THREAD.items():  # before numpy is imported, if it is not
+        os.environ.setdefault(name, value)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)

@@ -223,18 +223,38 @@ def _import_worker_modules() -> None:
         importlib.import_module(name)
 
 
-def _ignore_sigint() -> Callable[[], None]:
-    """Ignore SIGINT (in the main thread only: elsewhere, nothing); return the undo."""
+def _hold_sigint() -> Callable[[], None]:
+    """Keep Ctrl-C from the processes a LocalCluster starts, without losing it; return the
+    release, which delivers a Ctrl-C pressed meanwhile (KeyboardInterrupt). From the main
+    thread only: elsewhere, a no-op.
+
+    The workers must leave Ctrl-C to us (we hand over the finished units and close the
+    cluster in order), so SIGINT is ignored while they start: an ignored signal stays
+    ignored through exec, where a blocked one does not (spawn resets the mask; measured).
+    Ignored alone, a Ctrl-C pressed during the start would be dropped; so it is blocked
+    in this thread as well, and Linux never discards a blocked signal, ignored or not: it
+    waits, pending, until the release puts the handler back and unblocks it.
+
+    A thread that does not block it would take it and drop it: threads started meanwhile
+    inherit the block, but multiprocessing's resource tracker, when its first spawn
+    starts it, unblocks SIGINT in the spawning thread (Dask's event loop) for good; so
+    the tracker is started first, here. Threads started before this call (numpy's BLAS
+    threads: the command line limits them to none, ``harness.cli.ONE_BLAS_THREAD``) could
+    still take it: then it is dropped, as plain ignoring would."""
     import threading
+    from multiprocessing import resource_tracker
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    resource_tracker.ensure_running()
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous_handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def restore() -> None:
-        signal.signal(signal.SIGINT, previous)
+    def release() -> None:
+        signal.signal(signal.SIGINT, previous_handler)  # first: ignoring discards it
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # a held one arrives now
 
-    return restore
+    return release
 
 
 class DaskExecutor(_Closing):
@@ -261,21 +281,23 @@ class DaskExecutor(_Closing):
                 import dask
 
                 # Ctrl-C reaches the whole process group; the workers must leave it to
-                # us (finished units handed over, the cluster closed in order), so they
-                # start with SIGINT ignored, a disposition a spawned process keeps.
-                # Nannies hand the config to the workers they start.
-                restore = _ignore_sigint()
+                # us, so they start with SIGINT ignored (see _hold_sigint). Nannies hand
+                # the config to the workers they start.
+                release = _hold_sigint()
                 try:
                     with dask.config.set(LOCAL_CLUSTER_CONFIG):
                         self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                             n_workers=self.workers,
                             threads_per_worker=1,
                             processes=True,
-                            dashboard_address=None,
-                            silence_logs=logging.ERROR,  # workers' start/stop chatter
+                            dashboard_address="127.0.0.1:0",  # its health page: loopback, any free port
+                            # start/stop chatter, and the heartbeat tracebacks a worker logs (at ERROR)
+                            # when the scheduler closes first, as after a Ctrl-C; a unit's
+                            # own error reaches us with its result
+                            silence_logs=logging.CRITICAL,
                         )
                 finally:
-                    restore()
+                    release()  # a Ctrl-C meanwhile: KeyboardInterrupt; close() stops it
                 self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
             else:
                 self._client = Client(self.address, timeout=30)  # type: ignore[no-untyped-call]
