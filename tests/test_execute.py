@@ -163,7 +163,8 @@ def test_dask_joins_a_running_scheduler_by_address_and_leaves_it_running(
     scenario = scenario_from(tmp_path, SMALL)
     workload = FixedWorkload(scenario, scenario.policies)
     units = _units(2, 1)
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as cluster:
+    local = {"n_workers": 1, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
+    with LocalCluster(**local) as cluster:
         with DaskExecutor(cluster.scheduler_address) as joined:
             got = execute(workload, units, joined)
             assert joined.workers == 1

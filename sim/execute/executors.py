@@ -290,10 +290,11 @@ class DaskExecutor(_Closing):
                             n_workers=self.workers,
                             threads_per_worker=1,
                             processes=True,
-                            dashboard_address="127.0.0.1:0",  # its health page: loopback, any free port
-                            # start/stop chatter, and the heartbeat tracebacks a worker logs (at ERROR)
-                            # when the scheduler closes first, as after a Ctrl-C; a unit's
-                            # own error reaches us with its result
+                            # its health page: on loopback, any free port
+                            dashboard_address="127.0.0.1:0",
+                            # start/stop chatter, and the heartbeat tracebacks a worker
+                            # logs (at ERROR) when the scheduler closes first, as after a
+                            # Ctrl-C; a unit's own error reaches us with its result
                             silence_logs=logging.CRITICAL,
                         )
                 finally:
