@@ -41,10 +41,12 @@ def test_no_module_draws_from_a_global_random_source() -> None:
 
 
 # What ``herdlab --help`` and ``herdlab validate`` must not import: each costs start-up
-# time (numpy alone ~0.1 s) and none is needed to read a scenario.
+# time (numpy alone ~0.1 s) and none is needed to read a scenario. shutil brings zlib,
+# bz2 and lzma (7 M instructions): argparse imports it for the terminal's width, unless
+# given a formatter that finds it (harness.cli._Formatter).
 HEAVY = (
     "numpy", "simpy", "scipy", "matplotlib", "aiohttp", "redis", "optuna", "dask",
-    "sim.world", "sim.sweep.spec", "sim.decide.objective", "reports",
+    "sim.world", "sim.sweep.spec", "sim.decide.objective", "reports", "shutil",
 )  # fmt: skip
 
 
