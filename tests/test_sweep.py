@@ -351,7 +351,8 @@ def _press_ctrl_c(
 ) -> tuple[int, str, set[int]]:
     """Run ``herdlab sweep`` in a session of its own, press Ctrl-C (SIGINT to the whole
     process group, as a terminal does) once ``when(pids it has started so far)`` holds;
-    its exit code, its stderr and the pids of every process it had started."""
+    its exit code, its stderr and the pids of every process it had started. It starts
+    with SIGINT ignored, the harder case (see ``harness.cli.main``)."""
     import os
     import signal
     import subprocess
@@ -367,6 +368,9 @@ def _press_ctrl_c(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # started with SIGINT ignored, as a shell's background job or nohup starts it (and
+        # as a test runner may be started): herdlab takes Ctrl-C all the same
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     started: set[int] = set()
     try:

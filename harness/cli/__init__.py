@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # a terminated command cleans up exactly like an interrupted one
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # and an interrupted one does, however it was started: Python leaves SIGINT ignored
+    # when it starts with it ignored (a shell's background job, nohup), and then a kill
+    # -INT would do nothing at all (the real harness's own handlers already catch it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
