@@ -93,13 +93,34 @@ def pooled_percentile(
     R - 1 degrees of freedom), as in the method of batch means: replications are the
     independent batches, while samples within one are not independent (a queue carries
     its state from one job to the next). None when there are no samples."""
-    if not per_rep:
+    return _pooled_percentile(_Sorted.of(per_rep), q)
+
+
+class _Sorted:
+    """One figure's samples, sorted once for all its percentiles: every replication's
+    together (``pooled``, empty when there are none) and each non-empty one's (``each``)."""
+
+    __slots__ = ("each", "pooled")
+
+    def __init__(self, pooled: np.ndarray, each: list[np.ndarray]) -> None:
+        self.pooled = pooled
+        self.each = each
+
+    @classmethod
+    def of(cls, per_rep: Sequence[np.ndarray]) -> _Sorted:
+        arrays = [np.asarray(a, dtype=float) for a in per_rep]
+        pooled = np.sort(np.concatenate(arrays)) if arrays else np.empty(0)
+        return cls(pooled, [np.sort(a) for a in arrays if len(a)])
+
+
+def _pooled_percentile(
+    samples: _Sorted, q: float
+) -> tuple[float, tuple[float, float]] | None:
+    """:func:`pooled_percentile` on samples already sorted."""
+    if len(samples.pooled) == 0:
         return None
-    pooled = np.concatenate([np.asarray(a, dtype=float) for a in per_rep])
-    if len(pooled) == 0:
-        return None
-    value = inverted_cdf(np.sort(pooled), q)
-    each = [inverted_cdf(np.sort(a), q) for a in per_rep if len(a)]
+    value = inverted_cdf(samples.pooled, q)
+    each = [inverted_cdf(a, q) for a in samples.each]
     if len(each) < 2:
         return value, (value, value)
     half = t95(len(each) - 1) * float(np.std(each, ddof=1)) / math.sqrt(len(each))
@@ -130,9 +151,13 @@ def mean_and_ci(
             ci[key] = [round(m - half, 6), round(m + half, 6)]
         else:
             ci[key] = [round(m, 6), round(m, 6)]
+    # each figure's samples sorted once, for its several percentiles (p50, p95, p99)
+    by_figure: dict[str, _Sorted] = {}
     for name, (prefix, q) in PERCENTILES.items() if per_rep_samples else ():
         assert per_rep_samples is not None
-        pooled = pooled_percentile([s[prefix] for s in per_rep_samples], q)
+        if prefix not in by_figure:
+            by_figure[prefix] = _Sorted.of([s[prefix] for s in per_rep_samples])
+        pooled = _pooled_percentile(by_figure[prefix], q)
         if pooled is None:
             mean[name], ci[name] = None, None
         else:
