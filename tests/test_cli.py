@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import MINIMAL, SCENARIOS
 
 
@@ -82,3 +84,18 @@ def test_validate_goes_on_past_unreadable_files_without_a_traceback(tmp_path: Pa
     assert any(line.startswith(f"{nul}:4: character U+0000") for line in lines)
     assert any(line.startswith(f"{deep}:1: nested deeper") for line in lines)
     assert f"{tmp_path}: is a directory, not a scenario file" in lines
+
+
+@pytest.mark.parametrize("columns", [None, "0", "-5", "abc", "50", "200"])
+def test_the_help_width_is_the_one_shutil_gives(
+    columns: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from harness.cli import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns

@@ -45,13 +45,16 @@ def _terminal_columns() -> int:
     terminal's, else 80), without importing shutil and its compression modules (a few
     ms of every start: argparse builds a help formatter for every argument it adds)."""
     try:
-        return int(os.environ["COLUMNS"])
+        columns = int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
-        pass
+        columns = 0
+    if columns > 0:
+        return columns
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
         return 80
+    return columns or 80
 
 
 class _Formatter(argparse.HelpFormatter):
