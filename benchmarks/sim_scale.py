@@ -58,7 +58,7 @@ def probe(w: World) -> Generator[simpy.Event, None, None]:
     env = w.env
     while True:
         print(
-            f"    t={env.now:5.0f} s  event queue {len(env._queue):>9,}"
+            f"    t={env.now:5.0f} s  event queue {env.queued():>9,}"
             f"  deadline queue {len(w.deadlines.queue):>9,}  open streams"
             f" {len(w.open_streams):>9,}  jobs {len(w.rec.outcome):>10,}  RSS {rss_mb():,.0f} MB"
             f"  gc counts {gc.get_count()}",

@@ -229,6 +229,11 @@ def _refusal(knob: Knob, message: str) -> Refusal:
 # ---------------------------------------------------------------- parts
 
 
+def jobs_upper(scenario: m.Scenario) -> float:
+    """Jobs one run makes, an upper estimate (inf: no bound, a closed loop without think)."""
+    return _jobs(scenario)[0]
+
+
 def _jobs(scenario: m.Scenario) -> tuple[float, Knob]:
     """Jobs one run makes (an upper estimate) and the knob that sets them."""
     c = scenario.clients

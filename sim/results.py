@@ -113,9 +113,7 @@ class _Sorted:
         return cls(pooled, [np.sort(a) for a in arrays if len(a)])
 
 
-def _pooled_percentile(
-    samples: _Sorted, q: float
-) -> tuple[float, tuple[float, float]] | None:
+def _pooled_percentile(samples: _Sorted, q: float) -> tuple[float, tuple[float, float]] | None:
     """:func:`pooled_percentile` on samples already sorted."""
     if len(samples.pooled) == 0:
         return None

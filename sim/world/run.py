@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import math
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.cost import jobs_upper
 from sim.policies.backoff import BlockDraws
 from sim.policies.breaker import CircuitBreaker
 from sim.policies.budget import RetryBudget
 from sim.policies.policy import Policy
 from sim.scenario.model import BudgetScope, ClosedLoop, FaultKind, Scenario, ServiceKind
 from sim.world.arrivals import arrival_times_s
+from sim.world.calendar import CalendarEnvironment, bucket_for
 from sim.world.client import Deadlines, JobClient, rpc_client
 from sim.world.events import ClientGen, Lane, Task, Timer, Wake, call_after
 from sim.world.faults import FaultTimeline
@@ -30,6 +33,19 @@ from sim.world.service import JobService
 Progress = Callable[[str], None]
 #: starts a client from its job index, its service time and what runs once it has ended
 ClientStart = Callable[[int, float, Callable[[], None]], object]
+
+
+EVENTS_PER_JOB = 8.0
+"""SimPy events a job makes, roughly (thundering-herd: 7 a client): sizes the calendar."""
+
+
+def calendar_bucket_s(scenario: Scenario) -> float:
+    """The event calendar's bucket width for ``scenario``: a few hundred events a bucket
+    on average. It moves only the cost of a run, never its events or their order."""
+    jobs = jobs_upper(scenario)
+    if not math.isfinite(jobs):
+        return 1e-3
+    return bucket_for(EVENTS_PER_JOB * jobs / scenario.duration_s)
 
 
 @contextlib.contextmanager
@@ -59,7 +75,7 @@ class World:
         self.gauges = gauges
         self.policy = policy
         self.streams = streams
-        self.env = simpy.Environment()
+        self.env = CalendarEnvironment(calendar_bucket_s(scenario))
         self.faults = FaultTimeline(scenario.faults)
         c = scenario.clients
         self.horizon_s = scenario.duration_s + c.job_timeout_s + c.request_timeout_s + 1.0
