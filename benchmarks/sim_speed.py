@@ -19,6 +19,7 @@ import simpy
 from sim_scale import scaled  # benchmarks/, on the path when run as a script
 
 from sim.scenario import load_scenario
+from sim.world.calendar import CalendarEnvironment
 from sim.world.run import no_cyclic_gc, run_policy
 
 REPEATS = 7
@@ -63,21 +64,26 @@ def bare_simpy(arrivals_s: np.ndarray, requests_per_client: float, latency_s: fl
 
 
 def count_events(fn: Callable[[], object]) -> int:
-    """How many events SimPy processes while ``fn`` runs (an untimed pass: counting slows
-    every step)."""
+    """How many events SimPy processes while ``fn`` runs, on SimPy's environment or
+    herdlab's calendar (an untimed pass: counting slows every step)."""
     count = 0
-    step = simpy.Environment.step
+    steps = {cls: cls.step for cls in (simpy.Environment, CalendarEnvironment)}
 
-    def counting_step(env: simpy.Environment) -> None:
-        nonlocal count
-        count += 1
-        step(env)
+    def counting(step: Callable[[simpy.Environment], None]) -> Callable[[simpy.Environment], None]:
+        def counting_step(env: simpy.Environment) -> None:
+            nonlocal count
+            count += 1
+            step(env)
 
-    simpy.Environment.step = counting_step  # type: ignore[method-assign,assignment]
+        return counting_step
+
+    for cls, step in steps.items():
+        cls.step = counting(step)  # type: ignore[method-assign]
     try:
         fn()
     finally:
-        simpy.Environment.step = step  # type: ignore[method-assign]
+        for cls, step in steps.items():
+            cls.step = step  # type: ignore[method-assign]
     return count
 
 
