@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Problem:
-    """One mistake in one file."""
+class Problem(NamedTuple):
+    """One mistake in one file; problems sort by file, line, path, then message.
+
+    A named tuple, not a dataclass: every ``herdlab validate`` defines it, and a frozen,
+    ordered dataclass compiles ten methods (~1% of the command's start-up)."""
 
     file: str
     line: int
