@@ -11,7 +11,7 @@ clients in < 5 min with a peak RSS < 6 GB, and us/client at 10 M within 1.5x of 
 herdlab's event calendar (``sim/world/calendar.py``): the same events in the same order,
 so the same figures; what differs is the cost, which this shows.
 
-``--probe`` samples, every 5 simulated seconds, the depth of SimPy's event queue, the
+``--probe`` samples, every 5 simulated seconds, the depth of the event queue, the
 clients the deadline queue holds, open streams and the process's RSS (a probe process
 in the same run: it adds events, so its timings are not the benchmark's).
 """
