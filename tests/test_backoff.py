@@ -244,3 +244,26 @@ def test_delays_are_the_formulas_numbers_exactly_past_the_cap_from_a_generator_o
     in_blocks = list(itertools.islice(backoff.delays_s(blocked), 80))
     assert direct == expected
     assert in_blocks == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    backoff=backoffs,
+    kind=st.sampled_from(list(BackoffKind)),
+    retries=st.integers(0, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_delay_samples_worked_on_arrays_are_the_drawn_schedules_bit_for_bit(
+    backoff: Backoff, kind: BackoffKind, retries: int, seed: int
+) -> None:
+    """The reports' and the conformance check's delay samples, worked out on whole
+    arrays, are the very floats the simulator's iterators draw, schedule by schedule."""
+    from dataclasses import replace
+
+    from sim.policies.describe import delay_samples, delay_samples_drawn
+
+    backoff = replace(backoff, kind=kind)
+    fast = delay_samples(backoff, retries, draws=300, seed=seed)
+    drawn = delay_samples_drawn(backoff, retries, draws=300, seed=seed)
+    assert fast.shape == drawn.shape == (300, retries)
+    assert fast.tobytes() == drawn.tobytes()
