@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from sim.frozen import frozen
 
 if TYPE_CHECKING:
     # numpy only for annotations here: a scenario is parsed (``herdlab validate``)
@@ -28,7 +29,7 @@ class Distribution(Protocol):
     def describe(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Constant:
     """Always ``value_s``."""
 
@@ -50,7 +51,7 @@ class Constant:
         return f"{self.value_s * 1000:g} ms"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Exponential:
     """Exponentially distributed, with mean ``mean``."""
 
@@ -70,7 +71,7 @@ class Exponential:
         return f"Exp(mean {self.mean * 1000:g} ms)"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FoldedNormal:
     """``|Normal(mean, sd)|``: the 2015 AWS post's network delay."""
 
@@ -97,7 +98,7 @@ class FoldedNormal:
         return f"|N({self.mean * 1000:g} ms, {self.sd_s * 1000:g} ms)|"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LogNormal:
     """Log-normally distributed: ``median_s`` times ``exp(sigma * Z)``, Z standard normal."""
 
@@ -118,7 +119,7 @@ class LogNormal:
         return f"LogNormal(median {self.median_s * 1000:g} ms, sigma {self.sigma:g})"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Uniform:
     """Uniformly distributed between ``low_s`` and ``high_s``."""
 

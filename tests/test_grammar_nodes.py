@@ -1,7 +1,9 @@
-"""The grammar's nodes behave as the frozen dataclasses they replace: fields in order,
-the class's defaults, frozen, compared, hashed and shown by their fields."""
+"""The grammar's nodes are frozen records (sim.frozen): their own fields in order, the
+class's defaults, frozen, compared, hashed and shown by their fields."""
 
 from __future__ import annotations
+
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -23,21 +25,21 @@ def test_fields_come_positionally_or_by_name_with_the_class_defaults() -> None:
 
 
 def test_a_missing_unknown_or_repeated_field_is_refused() -> None:
-    with pytest.raises(TypeError, match="needs 'item'"):
+    with pytest.raises(TypeError, match="missing required argument 'item'"):
         ListOf()  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="'minimun'"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'minimun'"):
         Number(minimun=0)  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="'integer'"):
+    with pytest.raises(TypeError, match="multiple values for 'integer'"):
         Number(True, integer=False)  # type: ignore[misc]
-    with pytest.raises(TypeError, match="at most 5"):
+    with pytest.raises(TypeError, match="takes 5 positional arguments but 6"):
         Number(True, 0, 0, 0, "", "extra")  # type: ignore[call-arg]
 
 
 def test_a_node_is_frozen() -> None:
     n = Number(minimum=1)
-    with pytest.raises(AttributeError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="'minimum'"):
         n.minimum = 2  # type: ignore[misc]
-    with pytest.raises(AttributeError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="'minimum'"):
         del n.minimum
     assert n.minimum == 1
 

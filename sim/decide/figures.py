@@ -16,8 +16,9 @@ figure cannot be added to one and not the other.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from sim.frozen import frozen
 
 Better = Literal["higher", "lower", "none"]
 Pooling = Literal["mean", "pooled"]
@@ -26,7 +27,7 @@ JOBLIKE = frozenset({"job", "rpc"})
 ALL_KINDS = frozenset({"job", "rpc", "occ"})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Figure:
     """One summary figure: what it is called, measured in, and which way is better."""
 

@@ -26,7 +26,7 @@ import itertools
 import math
 import operator
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # annotations only: parsing a scenario does not import numpy
     import numpy as np
 
 from sim.distributions import one_at_a_time
+from sim.frozen import frozen
 
 
 class Draws(Protocol):
@@ -94,7 +95,7 @@ def polly_f(t: float) -> float:
         return math.inf
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Backoff:
     """A backoff curve and its jitter. All times in seconds."""
 

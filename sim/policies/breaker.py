@@ -10,8 +10,9 @@ half-open: lets ``half_open_probes`` calls through; the first failed probe opens
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from enum import StrEnum
+
+from sim.frozen import frozen
 
 
 class BreakerState(StrEnum):
@@ -25,7 +26,7 @@ class BreakerState(StrEnum):
 _CLOSED, _OPEN, _HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class BreakerSpec:
     """Frozen breaker configuration."""
 

@@ -15,8 +15,9 @@ Runtime protocol, called by the retry loop of a simulated or a real client:
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Protocol
+
+from sim.frozen import frozen
 
 
 class RetryBudget(Protocol):
@@ -40,7 +41,7 @@ class BudgetSpec(Protocol):
 # ---------------------------------------------------------------- gRPC (gRFC A6)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class GrpcThrottle:
     """gRPC retry throttling (gRFC A6).
 
@@ -92,7 +93,7 @@ class GrpcThrottleState:
 # ---------------------------------------------------------------- AWS SDK standard
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AwsQuota:
     """AWS SDK standard-mode retry quota.
 
@@ -152,7 +153,7 @@ class AwsQuotaState:
 # ---------------------------------------------------------------- ratio (SRE / Finagle)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RatioBudget:
     """A ratio retry budget (Google SRE book; Finagle ``RetryBudget``).
 

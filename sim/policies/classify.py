@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sim.frozen import frozen
+
 
 class ErrorKind(StrEnum):
     """Transport-level failures, as both the simulator and real clients report them."""
@@ -57,7 +59,7 @@ def _status_matches(status: int, pattern: str) -> bool:
     return str(status) == pattern
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Classifier:
     """Maps an outcome to a verdict.
 

@@ -10,10 +10,11 @@ and do the waiting, with ``env.timeout`` or ``asyncio.sleep``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import NamedTuple
 
+from sim.frozen import frozen
 from sim.policies.backoff import Backoff, Draws
 from sim.policies.breaker import BreakerSpec, CircuitBreaker
 from sim.policies.budget import BudgetSpec, RetryBudget
@@ -56,7 +57,7 @@ _RETRY = Action.RETRY
 _new_tuple = tuple.__new__
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RetryPolicy:
     """How one request is retried.
 
@@ -191,7 +192,7 @@ class RetryRun:
         return _new_tuple(Decision, (_RETRY, delay_s, ""))  # Decision(_RETRY, delay_s), faster
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ReconnectPolicy:
     """How a dropped progress stream (SSE) is recovered.
 
@@ -249,7 +250,7 @@ class ReconnectRun:
         self.schedule = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Policy:
     """A named pair of retry and reconnect policies, the unit herdlab compares."""
 

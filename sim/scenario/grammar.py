@@ -7,15 +7,15 @@ carries the line it stands on; it reports all problems, never just the first.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any
 
 import yaml
 
+from sim.frozen import frozen
 from sim.scenario.errors import Problem, did_you_mean
 
 _MISSING: Any = object()
@@ -25,69 +25,16 @@ RECORD_DEFAULTS: Any = object()
 """A field default meaning: the record's own field defaults, as if given as ``{}``."""
 
 
-_T = TypeVar("_T")
+class Spec:
+    """Base of all grammar nodes: each is a frozen record (:func:`sim.frozen.frozen`) of
+    the fields it annotates itself, in order."""
 
-
-class _Node:
-    """A frozen record of the fields its class annotates, in order, with the class's
-    values as defaults; compared, hashed and shown by those fields (as a frozen
-    dataclass is). The grammar's nodes are made once, at import: ``dataclass`` would
-    compile six methods for each of their 13 classes (~1 ms a class on Python 3.11), a
-    tenth of ``herdlab validate``'s start-up; these share one of each."""
-
-    __fields: tuple[str, ...] = ()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        names = self.__fields
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}() takes at most {len(names)} arguments")
-        values = dict(zip(names, args, strict=False))
-        for name, value in kwargs.items():
-            if name not in names or name in values:
-                raise TypeError(f"{type(self).__name__}() got a bad or repeated {name!r}")
-            values[name] = value
-        for name in names:
-            if name in values:
-                object.__setattr__(self, name, values[name])
-            elif not hasattr(type(self), name):
-                raise TypeError(f"{type(self).__name__}() needs {name!r}")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__fields)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__fields)
-        return f"{type(self).__name__}({shown})"
-
-
-@dataclass_transform(frozen_default=True)
-def node(cls: type[_T]) -> type[_T]:
-    """Make ``cls`` a :class:`_Node` of the fields it annotates (its own, in order)."""
-    cls._Node__fields = tuple(inspect.get_annotations(cls))  # type: ignore[attr-defined]
-    return cls
-
-
-class Spec(_Node):
-    """Base of all grammar nodes."""
+    __slots__ = ()
 
     doc: str = ""
 
 
-@node
+@frozen
 class Number(Spec):
     """A number (an integer when ``integer``) within its bounds."""
 
@@ -98,7 +45,7 @@ class Number(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class String(Spec):
     """A string: one of ``choices`` when given, at most ``max_length`` long."""
 
@@ -109,14 +56,14 @@ class String(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class Boolean(Spec):
     """true or false."""
 
     doc: str = ""
 
 
-@node
+@frozen
 class Nullable(Spec):
     """null, or what ``inner`` describes."""
 
@@ -124,7 +71,7 @@ class Nullable(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class ListOf(Spec):
     """A list of ``item``, with ``min_items`` to ``max_items`` items."""
 
@@ -134,7 +81,7 @@ class ListOf(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class OneOrList(Spec):
     """One scalar (e.g. a policy name) or a list of them; the value is always a list."""
 
@@ -142,7 +89,7 @@ class OneOrList(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class Amount(Spec):
     """A number >= 0 (in the unit of what it measures) or a percentage written ``N%``.
 
@@ -151,8 +98,8 @@ class Amount(Spec):
     doc: str = ""
 
 
-@node
-class Field(_Node):
+@frozen
+class Field:
     """A record's key: what its value is, whether it is required, its default."""
 
     spec: Spec
@@ -161,7 +108,7 @@ class Field(_Node):
     doc: str = ""
 
 
-@node
+@frozen
 class Record(Spec):
     """A mapping with a fixed set of keys."""
 
@@ -169,7 +116,7 @@ class Record(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class Tagged(Spec):
     """A mapping whose ``kind`` key chooses the record that describes the rest."""
 
@@ -179,7 +126,7 @@ class Tagged(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class NameOrRecord(Spec):
     """A bare string (e.g. a preset name) or a record spelled out."""
 
@@ -188,7 +135,7 @@ class NameOrRecord(Spec):
     doc: str = ""
 
 
-@node
+@frozen
 class Raw(Spec):
     """Any YAML node, kept as the node for its reader to check (a sweep's parameters,
     whose keys are paths into the scenario and whose values follow the keys' rules)."""

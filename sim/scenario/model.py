@@ -7,11 +7,12 @@ below is set by the loader.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from sim.distributions import Distribution
+from sim.frozen import frozen
 from sim.policies.policy import Policy
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ clients
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Burst:
     """All clients arrive at ``at_s``, spread uniformly over ``spread_s`` (0: one instant)."""
 
@@ -28,7 +29,7 @@ class Burst:
     spread_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RateStep:
     """From ``from_s`` on (until the next step), arrivals come at ``rate_per_s``."""
 
@@ -36,7 +37,7 @@ class RateStep:
     rate_per_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Poisson:
     """An open-loop Poisson source whose rate follows a step schedule."""
 
@@ -50,7 +51,7 @@ class Poisson:
         return rate
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Ramp:
     """A Poisson source whose rate moves linearly from one value to another."""
 
@@ -66,7 +67,7 @@ class Ramp:
         return self.from_rate_per_s + frac * (self.to_rate_per_s - self.from_rate_per_s)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ClosedLoop:
     """``count`` users, each submitting a job, waiting for its end, thinking, again."""
 
@@ -81,7 +82,7 @@ class BudgetScope(StrEnum):
     SHARED = "shared"  # one budget and breaker for all clients (one frontend / library)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Clients:
     """Who calls the service: how many, how they arrive, how long they wait."""
 
@@ -108,7 +109,7 @@ class StoreOnOutage(StrEnum):
     FAIL = "fail"  # answer 503
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RateLimit:
     """A token bucket in front of the service: over it, 429 (with Retry-After if set)."""
 
@@ -117,7 +118,7 @@ class RateLimit:
     retry_after_s: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Autoscale:
     """Cloud Run style: add instances while busy, each ready after a cold start."""
 
@@ -127,7 +128,7 @@ class Autoscale:
     interval_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Service:
     """The service the clients call: its kind, capacity, queue and answers."""
 
@@ -149,7 +150,7 @@ class Service:
         return self.instances * self.concurrency / self.service_time.mean_s
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Network:
     """The network between clients and service."""
 
@@ -177,7 +178,7 @@ class OutageAnswer(StrEnum):
     REFUSE = "refuse"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Fault:
     """A time window ``[start_s, end_s)`` in which something goes wrong.
 
@@ -223,7 +224,7 @@ class Fault:
 # ------------------------------------------------------------------ expectations, scenario
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Relative:
     """A bound taken from another policy's figure in the same run.
 
@@ -249,7 +250,7 @@ class Relative:
         return f"{op} {text}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Expectation:
     """``metric`` of each policy in ``policies`` (every policy when None) must lie within
     ``[min, max]``, or relative to another policy's ``metric`` (``relative``); checked in
@@ -285,7 +286,7 @@ class Expectation:
 DEFAULT_LATE_SLACK_S = 0.25
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ClientExpectation:
     """``kind: client``: the client ``herdlab lab`` recorded (``client``, or the one that
     named itself when None) keeps ``policy`` (a policy of the scenario), every rule of
@@ -301,7 +302,7 @@ class ClientExpectation:
         return f"{who} keeps {self.policy.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Tolerance:
     """How much worse than a baseline a figure may get: ``amount`` in the figure's unit,
     or, when ``relative``, that fraction of the baseline's value."""
@@ -332,7 +333,7 @@ class Tolerance:
         return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Fidelity:
     """How far a real run may lie from the simulation of the same scenario, per figure
     (``herdlab run --mode both``). ``success_rate_pp`` is absolute, in percentage points;
@@ -350,7 +351,7 @@ class Fidelity:
     scale: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Scenario:
     """One scenario file, checked and built: everything a run needs."""
 
