@@ -22,11 +22,13 @@ from sim.policies.backoff import Backoff, Jitter
 from sim.policies.policy import Policy
 from sim.scenario import model as m
 
-# Calibrated on this project's 2-core VM (measured seconds per unit, rounded up about
-# twofold; see the README's scenario section). Requests: 60 us when measured on the VM
-# shared with other work; quiet, thundering-herd costs 7-12 us a request all in (21 us
-# a client at 100,000 clients, 36 at 1,000,000, ~3.1 requests a client), so 25 us, which
-# with the estimate's upper count of requests still leans high 3-8x.
+# Calibrated on this project's 2-core VM (measured seconds per unit; see the README's
+# scenario section). Requests: thundering-herd makes ~3.1 requests a client and costs,
+# all in, 54-84 us a client at 100,000 clients (17-27 us a request; this VM's speed
+# moves by a third between runs), 86-98 at 1,000,000 and 120 at 10,000,000 (39 us a
+# request; docs/performance.md). 25 us a request, with the estimate's upper count of
+# requests, still leans high: the 10,000,000-client herd was estimated at 49 minutes
+# and took 20.
 SECONDS_PER_REQUEST = 25e-6
 """One HTTP request (create, stream connect, RPC or OCC try) and its events."""
 SECONDS_PER_JOB = 20e-6

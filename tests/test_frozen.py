@@ -133,8 +133,7 @@ def test_every_shipped_scenario_survives_pickling_and_replace(path: Path) -> Non
     """Workers and Dask receive scenarios pickled; sweeps make them with replace."""
     scenario = load_scenario(path)
     again = pickle.loads(pickle.dumps(scenario))
-    assert again == scenario
-    assert repr(again) == repr(scenario)
+    assert again == scenario  # (not repr: a frozenset's order may change on the way)
     assert dataclasses.replace(scenario, seed=scenario.seed + 1).seed == scenario.seed + 1
     policy = scenario.policies[0]
     assert dataclasses.replace(policy) == policy
