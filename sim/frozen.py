@@ -12,7 +12,12 @@ pair are shared functions that read the class's fields, about 0.05 ms a class.
 They behave as the generated ones do: positional or keyword arguments in field order,
 defaults and ``default_factory``, ``init=False`` fields, ``__post_init__``; equality and
 hash by the ``compare``/``hash`` fields, only between instances of the same class;
-``repr`` by the ``repr`` fields; assignment raises ``FrozenInstanceError``. An instance
+``repr`` by the ``repr`` fields; assignment raises ``FrozenInstanceError``;
+``inspect.signature`` shows the parameters and ``__dataclass_params__`` reads as
+``dataclass(frozen=True)``'s (so a frozen dataclass may subclass one). What the shared
+``__init__`` cannot do (``kw_only`` and ``InitVar`` fields) is refused when the class is
+made, as is a required field after a defaulted one. Unpickling checks the field count
+(a pickle from a class with other fields is refused, not half-loaded). An instance
 costs a little more to make (a loop over the fields, not straight-line code), which
 suits what they hold: settings, made once per run or per sweep point, never per event.
 
@@ -47,10 +52,55 @@ class _Layout:
             for f in fields
             if not f.init and (f.default is not MISSING or f.default_factory is not MISSING)
         )
+        required_after = [
+            name
+            for (name, d, fac), prev in zip(self.init[1:], self.init, strict=False)
+            if d is MISSING
+            and fac is MISSING
+            and (prev[1] is not MISSING or prev[2] is not MISSING)
+        ]
+        if required_after:  # as dataclass refuses it when the class is made
+            raise TypeError(f"non-default argument {required_after[0]!r} follows default argument")
         self.compared = tuple(f.name for f in fields if f.compare)
         self.hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
         self.shown = tuple(f.name for f in fields if f.repr)
         self.post_init = hasattr(cls, "__post_init__")
+
+
+class _Factory:
+    """Shown as a field's default in a signature when it has a ``default_factory``."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+class _Signature:
+    """``cls.__signature__``, made when first asked for (``inspect.signature``, ``help``,
+    Hypothesis's ``builds``): the parameters ``__init__`` takes, as dataclass shows them."""
+
+    def __get__(self, obj: object, cls: type) -> Any:
+        import inspect
+
+        layout: _Layout = cls.__frozen_layout__  # type: ignore[attr-defined]
+        hints = cls.__annotations__
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        factory = _Factory()
+        return inspect.Signature(
+            [
+                inspect.Parameter(
+                    name,
+                    kind,
+                    default=(
+                        factory
+                        if fac is not MISSING
+                        else (inspect.Parameter.empty if d is MISSING else d)
+                    ),
+                    annotation=hints.get(name, inspect.Parameter.empty),
+                )
+                for name, d, fac in layout.init
+            ],
+            return_annotation=None,
+        )
 
 
 def _layout(obj: object) -> _Layout:
@@ -136,10 +186,23 @@ def frozen(cls: type[_T]) -> type[_T]:
         if name in cls.__dict__:  # as dataclass(frozen=True) refuses
             raise TypeError(f"cannot overwrite attribute {name} in class {cls.__name__}")
     made = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
+    every: dict[str, Field[Any]] = made.__dataclass_fields__  # type: ignore[attr-defined]
+    own = {f.name for f in dataclasses.fields(made)}  # type: ignore[arg-type]
+    for f in every.values():  # with the InitVar and ClassVar pseudo-fields
+        if f.kw_only is True or (f.name not in own and "InitVar" in str(f.type)):
+            raise TypeError(f"{cls.__name__}.{f.name}: frozen takes no kw_only or InitVar fields")
     made.__frozen_layout__ = _Layout(made)  # type: ignore[attr-defined]
+    # A class body with __eq__ but no __hash__ holds __hash__ = None, which dataclass
+    # does not count as the class's own hash (it still adds one): nor does this.
+    written = {n for n, v in cls.__dict__.items() if not (n == "__hash__" and v is None)}
     for name, method in _SHARED.items():
-        if name not in cls.__dict__:  # a method the class writes itself wins, as in dataclass
+        if name not in written:  # a method the class writes itself wins, as in dataclass
             setattr(made, name, method)
     made.__setattr__ = _setattr  # type: ignore[method-assign]
     made.__delattr__ = _delattr  # type: ignore[method-assign]
+    made.__signature__ = _Signature()  # type: ignore[attr-defined]
+    # What dataclass(frozen=True) records, for whoever reads it (a dataclass subclass's
+    # frozen check, Dask's tokenizer): the methods it has are those dataclass would make.
+    params = made.__dataclass_params__  # type: ignore[attr-defined]
+    params.init = params.repr = params.eq = params.frozen = True
     return made

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import FrozenInstanceError, InitVar, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -138,3 +138,45 @@ def test_every_shipped_scenario_survives_pickling_and_replace(path: Path) -> Non
     policy = scenario.policies[0]
     assert dataclasses.replace(policy) == policy
     assert hash(pickle.loads(pickle.dumps(policy))) == hash(policy)
+
+
+def test_the_signature_and_dataclass_params_read_as_the_dataclass_s() -> None:
+    """What inspect, help() and Hypothesis's builds() read; what a subclass's checks read."""
+    import inspect
+
+    assert str(inspect.signature(Shared)) == str(inspect.signature(Generated))
+    for flag in ("init", "repr", "eq", "order", "unsafe_hash", "frozen"):
+        assert getattr(Shared.__dataclass_params__, flag) == getattr(
+            Generated.__dataclass_params__, flag
+        )
+
+
+def test_a_frozen_dataclass_may_subclass_a_frozen_record() -> None:
+    Base = frozen(type("Base", (), {"__annotations__": {"a": "int", "b": "int"}, "b": 2}))
+    Sub = dataclass(frozen=True)(type("Sub", (Base,), {"__annotations__": {"c": "int"}, "c": 0}))
+    s = Sub(1, c=3)
+    assert (s.a, s.b, s.c) == (1, 2, 3) and s == Sub(1, c=3)
+    with pytest.raises(FrozenInstanceError):
+        s.c = 4
+
+
+def test_a_class_writing_only_eq_keeps_a_hash_as_with_dataclass() -> None:
+    body = {"__annotations__": {"a": "int"}, "__eq__": lambda self, other: True}
+    body["__hash__"] = None  # what a class body defining __eq__ alone holds
+    assert hash(frozen(type("EqOnly", (), dict(body)))(1)) == hash((1,))
+    assert hash(dataclass(frozen=True)(type("EqOnly", (), dict(body)))(1)) == hash((1,))
+
+
+@pytest.mark.parametrize(
+    ("annotations", "values", "message"),
+    [
+        ({"a": "int", "b": "int"}, {"a": 1}, "non-default argument 'b' follows default argument"),
+        ({"a": "int"}, {"a": field(kw_only=True)}, "kw_only"),
+        ({"a": InitVar[int]}, {}, "InitVar"),
+    ],
+)
+def test_what_it_cannot_make_is_refused_when_the_class_is_made(
+    annotations: dict[str, object], values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        frozen(type("Bad", (), {"__annotations__": annotations, **values}))
