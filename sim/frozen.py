@@ -2,12 +2,13 @@
 
 ``@dataclass(frozen=True, slots=True)`` writes the source of six methods for each class
 and compiles it (``exec``): about 1 ms a class on Python 3.11. The scenario model, the
-policies and the distributions are some 30 such classes, all made when ``herdlab
-validate`` starts: a third of its start-up. :func:`frozen` makes the same dataclass
-(``dataclasses.fields``, ``replace`` and ``asdict`` work on it, and type checkers read
-it as a frozen dataclass) without generating anything: ``__init__``, ``__repr__``,
-``__eq__``, ``__hash__``, the frozen ``__setattr__``/``__delattr__`` and the pickling
-pair are shared functions that read the class's fields, about 0.05 ms a class.
+grammar, the policies, the distributions and the figures are some 35 such classes, all
+made when ``herdlab validate`` starts: a quarter of its start-up. :func:`frozen` makes
+the same dataclass (``dataclasses.fields``, ``replace`` and ``asdict`` work on it, and
+type checkers read it as a frozen dataclass) without generating anything:
+``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, the frozen
+``__setattr__``/``__delattr__`` and the pickling pair are shared functions that read the
+class's fields, about 0.05 ms a class.
 
 They behave as the generated ones do: positional or keyword arguments in field order,
 defaults and ``default_factory``, ``init=False`` fields, ``__post_init__``; equality and
@@ -52,15 +53,12 @@ class _Layout:
             for f in fields
             if not f.init and (f.default is not MISSING or f.default_factory is not MISSING)
         )
-        required_after = [
-            name
-            for (name, d, fac), prev in zip(self.init[1:], self.init, strict=False)
-            if d is MISSING
-            and fac is MISSING
-            and (prev[1] is not MISSING or prev[2] is not MISSING)
-        ]
-        if required_after:  # as dataclass refuses it when the class is made
-            raise TypeError(f"non-default argument {required_after[0]!r} follows default argument")
+        defaulted = False  # as dataclass, refuse a required field after a defaulted one
+        for name, default, factory in self.init:
+            if default is not MISSING or factory is not MISSING:
+                defaulted = True
+            elif defaulted:
+                raise TypeError(f"non-default argument {name!r} follows default argument")
         self.compared = tuple(f.name for f in fields if f.compare)
         self.hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
         self.shown = tuple(f.name for f in fields if f.repr)

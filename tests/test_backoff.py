@@ -267,3 +267,10 @@ def test_delay_samples_worked_on_arrays_are_the_drawn_schedules_bit_for_bit(
     drawn = delay_samples_drawn(backoff, retries, draws=300, seed=seed)
     assert fast.shape == drawn.shape == (300, retries)
     assert fast.tobytes() == drawn.tobytes()
+
+
+def test_a_delay_table_is_not_made_for_decorrelated_v2() -> None:
+    """Its tanh and pow are libm's per delay; numpy's need not match them to the bit."""
+    backoff = Backoff(jitter=Jitter.DECORRELATED_V2)
+    with pytest.raises(ValueError, match="decorrelated-v2"):
+        backoff.delay_table_s(np.zeros((2, 3)))

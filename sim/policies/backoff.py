@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only: parsing a scenario does not import numpy
     import numpy as np
+    import numpy.typing as npt
 
 from sim.distributions import one_at_a_time
 from sim.frozen import frozen
@@ -202,6 +203,42 @@ class Backoff:
             delay = (f_t - previous_f) * self.base_s * _POLLY_SCALING
             previous_f = f_t
             yield min(self.cap_s, delay)
+
+    def delay_table_s(self, u: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The delays :meth:`delays_s` gives, for many requests at once: row ``i`` of the
+        result is one request's delays before retries 1 to ``u.shape[1]``, when its draws
+        are ``u[i]`` in order (one U[0, 1) a delay, as :meth:`delays_s` takes them). The
+        formulas are those of :meth:`_memoryless` and :meth:`_decorrelated`, on arrays,
+        with the same operations in the same order: the same floats (a test holds the two
+        to equality). Not for ``decorrelated-v2``, whose ``tanh`` and ``pow`` numpy need
+        not compute to libm's last bit."""
+        import numpy as np  # here, not at import: parsing a scenario does not need numpy
+
+        jitter = self.jitter
+        if jitter is Jitter.DECORRELATED_V2:
+            raise ValueError("decorrelated-v2 delays are drawn one request at a time")
+        retries = u.shape[1]
+        values_s = np.array([self.value_s(n) for n in range(1, retries + 1)], dtype=float)
+        if jitter is Jitter.NONE:
+            return np.tile(values_s, (u.shape[0], 1))
+        if jitter is Jitter.FULL:  # v * u
+            return values_s * u
+        if jitter is Jitter.EQUAL:  # v/2 + v/2 * u
+            halves_s = values_s / 2.0
+            return halves_s + halves_s * u
+        if jitter is Jitter.PROPORTIONAL:  # v * (low + (high - low) * u)
+            low, high = 1.0 - self.jitter_ratio, 1.0 + self.jitter_ratio
+            return values_s * (low + (high - low) * u)
+        # DECORRELATED: d_n = min(cap, base + (max(base, 3 d_{n-1}) - base) * u), d_0 = base
+        base, cap = self.base_s, self.cap_s
+        out = np.empty(u.shape)
+        previous_s = np.full(u.shape[0], base)
+        for n in range(retries):
+            previous_s = np.minimum(
+                cap, base + (np.maximum(base, 3.0 * previous_s) - base) * u[:, n]
+            )
+            out[:, n] = previous_s
+        return out
 
     def bounds_s(self, retry: int) -> tuple[float, float]:
         """The closed interval every delay before retry ``retry`` falls in."""

@@ -30,36 +30,14 @@ def delay_samples(backoff: Backoff, retries: int, draws: int = 10_000, seed: int
 
     The schedules draw one after another from one Generator, one U[0, 1) a delay, as
     ``backoff.delays_s`` draws (:func:`delay_samples_drawn` runs exactly that). Every
-    jitter but ``decorrelated-v2`` is worked out here on whole arrays of those draws,
-    with the same float operations in the same order, so the same numbers: a test holds
-    the two to equality. ``decorrelated-v2`` (libm's ``tanh`` and ``pow`` per delay,
-    which numpy's need not match to the last bit) is drawn schedule by schedule."""
-    jitter = backoff.jitter
-    if jitter is Jitter.DECORRELATED_V2 or retries == 0:
+    jitter but ``decorrelated-v2`` is worked out on whole arrays of those draws
+    (``Backoff.delay_table_s``: the same numbers); ``decorrelated-v2`` is drawn
+    schedule by schedule."""
+    if backoff.jitter is Jitter.DECORRELATED_V2 or retries == 0:
         return delay_samples_drawn(backoff, retries, draws, seed)
-    values_s = np.array([backoff.value_s(n) for n in range(1, retries + 1)], dtype=float)
-    if jitter is Jitter.NONE:
-        return np.tile(values_s, (draws, 1))
     # row i's delays take draws i * retries ... (i + 1) * retries - 1 of the stream
     u = np.random.default_rng(seed).random(draws * retries).reshape(draws, retries)
-    if jitter is Jitter.FULL:  # v * u
-        return values_s * u
-    if jitter is Jitter.EQUAL:  # v/2 + v/2 * u
-        halves_s = values_s / 2.0
-        return halves_s + halves_s * u
-    if jitter is Jitter.PROPORTIONAL:  # v * (low + (high - low) * u)
-        low, high = 1.0 - backoff.jitter_ratio, 1.0 + backoff.jitter_ratio
-        return values_s * (low + (high - low) * u)
-    # DECORRELATED: d_n = min(cap, base + (max(base, 3 d_{n-1}) - base) * u), d_0 = base
-    base_s, cap_s = backoff.base_s, backoff.cap_s
-    out = np.empty((draws, retries))
-    previous_s = np.full(draws, base_s)
-    for n in range(retries):
-        previous_s = np.minimum(
-            cap_s, base_s + (np.maximum(base_s, 3.0 * previous_s) - base_s) * u[:, n]
-        )
-        out[:, n] = previous_s
-    return out
+    return backoff.delay_table_s(u)
 
 
 def delay_samples_drawn(
